@@ -1,0 +1,201 @@
+//! The closure graph: every store path of an image, its sizes and its references.
+//!
+//! Nix hands this over through `exportReferencesGraph`: with structured attributes, the attribute
+//! `exportReferencesGraph.graph` keeps the roots the derivation asked for, and Nix adds a top-level
+//! `graph` list with one `{path, narSize, closureSize, narHash, references}` entry per path of the
+//! closure. This module turns that into a validated, order-independent [`Closure`]: nodes sorted by
+//! path, references as sorted indices without self-references, and every reference and root known.
+//! Sorting here is what makes every later step independent of the order Nix (or a user) wrote.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::output::read_file;
+
+/// Index of a node in [`Closure::nodes`].
+pub type NodeId = u32;
+
+/// One store path of the closure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub path: String,
+    /// Size of the path's NAR serialisation: what it weighs in a layer.
+    pub nar_size: u64,
+    /// Size of the path together with everything it references, as Nix reports it.
+    pub closure_size: u64,
+    /// Referenced nodes, sorted, without the node itself.
+    pub references: Vec<NodeId>,
+}
+
+/// A validated closure: nodes sorted by path, roots sorted and deduplicated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closure {
+    pub nodes: Vec<Node>,
+    pub roots: Vec<NodeId>,
+}
+
+/// One path as given, before validation (what an `.attrs.json` entry holds).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Entry {
+    pub path: Option<String>,
+    #[serde(rename = "narSize")]
+    pub nar_size: Option<u64>,
+    #[serde(rename = "closureSize")]
+    pub closure_size: Option<u64>,
+    pub references: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct RawAttrs {
+    #[serde(rename = "exportReferencesGraph")]
+    export: Option<RawExport>,
+    graph: Option<Vec<Entry>>,
+}
+
+#[derive(Deserialize)]
+struct RawExport {
+    graph: Option<Roots>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Roots {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Closure {
+    /// Reads a structured-attrs file (or any JSON file of that shape).
+    pub fn load(path: &Path) -> Result<Closure> {
+        Closure::parse(path, &read_file(path)?)
+    }
+
+    pub fn parse(origin: &Path, bytes: &[u8]) -> Result<Closure> {
+        let raw: RawAttrs =
+            serde_json::from_slice(bytes).map_err(|source| Error::Json { path: origin.to_path_buf(), source })?;
+        let roots = match raw.export.and_then(|e| e.graph) {
+            Some(Roots::One(r)) => vec![r],
+            Some(Roots::Many(rs)) => rs,
+            None => return Err(Error::invalid(origin, "no `exportReferencesGraph.graph` attribute: which paths are the roots?")),
+        };
+        let entries = raw.graph.ok_or_else(|| {
+            Error::invalid(origin, "no `graph` list: was the file written by Nix with `exportReferencesGraph.graph`?")
+        })?;
+        Closure::from_entries(origin, roots, entries)
+    }
+
+    /// Validates entries and roots; `origin` names the input in errors.
+    pub fn from_entries(origin: &Path, roots: Vec<String>, entries: Vec<Entry>) -> Result<Closure> {
+        let mut staged = Vec::with_capacity(entries.len());
+        for (i, e) in entries.into_iter().enumerate() {
+            let path = e.path.ok_or_else(|| Error::invalid(origin, format!("graph entry {i} has no `path`")))?;
+            let missing = |field: &str| Error::invalid(origin, format!("graph entry {path} has no `{field}`"));
+            let nar_size = e.nar_size.ok_or_else(|| missing("narSize"))?;
+            let closure_size = e.closure_size.ok_or_else(|| missing("closureSize"))?;
+            let references = e.references.ok_or_else(|| missing("references"))?;
+            staged.push((path, nar_size, closure_size, references));
+        }
+        staged.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        if let Some(w) = staged.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(Error::invalid(origin, format!("graph lists {} twice", w[0].0)));
+        }
+        let index: HashMap<&str, NodeId> =
+            staged.iter().enumerate().map(|(i, s)| (s.0.as_str(), i as NodeId)).collect();
+        let mut resolved = Vec::with_capacity(staged.len());
+        for (i, (path, _, _, refs)) in staged.iter().enumerate() {
+            let mut ids = Vec::with_capacity(refs.len());
+            for r in refs {
+                match index.get(r.as_str()) {
+                    Some(&j) if j as usize == i => {}
+                    Some(&j) => ids.push(j),
+                    None => {
+                        return Err(Error::invalid(origin, format!("{path} references {r}, which is not in the graph")));
+                    }
+                }
+            }
+            ids.sort_unstable();
+            ids.dedup();
+            resolved.push(ids);
+        }
+        let mut root_ids = Vec::with_capacity(roots.len());
+        for r in &roots {
+            root_ids.push(resolve_root(&index, r).ok_or_else(|| {
+                Error::invalid(origin, format!("root {r} is not a path of the graph"))
+            })?);
+        }
+        root_ids.sort_unstable();
+        root_ids.dedup();
+        drop(index);
+        let nodes = staged
+            .into_iter()
+            .zip(resolved)
+            .map(|((path, nar_size, closure_size, _), references)| Node { path, nar_size, closure_size, references })
+            .collect();
+        Ok(Closure { nodes, roots: root_ids })
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    pub fn path(&self, id: NodeId) -> &str {
+        &self.nodes[id as usize].path
+    }
+
+    pub fn nar_size(&self, id: NodeId) -> u64 {
+        self.nodes[id as usize].nar_size
+    }
+
+    /// The sum of narSize over the whole closure: the bytes of the image's store layers.
+    pub fn total_size(&self) -> u64 {
+        self.nodes.iter().map(|n| n.nar_size).sum()
+    }
+
+    /// For each node, the nodes that reference it (sorted).
+    pub fn referrers(&self) -> Vec<Vec<NodeId>> {
+        let mut rev = vec![Vec::new(); self.nodes.len()];
+        for (i, n) in self.nodes.iter().enumerate() {
+            for &r in &n.references {
+                rev[r as usize].push(i as NodeId);
+            }
+        }
+        rev
+    }
+
+    /// Back to the `.attrs.json` shape, entries sorted by path as Nix writes them.
+    pub fn to_attrs_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        let graph: Vec<_> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let mut refs: Vec<&str> = n.references.iter().map(|&r| self.path(r)).collect();
+                refs.push(&n.path);
+                let _ = i;
+                refs.sort_unstable();
+                json!({"path": n.path, "narSize": n.nar_size, "closureSize": n.closure_size, "references": refs})
+            })
+            .collect();
+        let roots: Vec<&str> = self.roots.iter().map(|&r| self.path(r)).collect();
+        json!({"exportReferencesGraph": {"graph": roots}, "graph": graph})
+    }
+}
+
+/// Nix accepts a path inside a store path as a root (`${pkg}/bin/x`); the graph lists the store path.
+fn resolve_root(index: &HashMap<&str, NodeId>, root: &str) -> Option<NodeId> {
+    let mut candidate = root.trim_end_matches('/');
+    loop {
+        if let Some(&id) = index.get(candidate) {
+            return Some(id);
+        }
+        candidate = &candidate[..candidate.rfind('/')?];
+    }
+}

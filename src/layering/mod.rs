@@ -1,0 +1,315 @@
+//! Layering: deciding which store paths of a closure go into which image layer.
+//!
+//! A strategy takes a [`Closure`], [`Popularity`] data and [`Options`] (above all the layer
+//! budget) and returns a list of [`Layer`]s, bottom layer first. Whatever the strategy, the result
+//! obeys the same contract, checked by [`check_partition`] in tests:
+//! - every path of the closure is in exactly one layer, including paths the roots cannot reach;
+//! - there are at most `budget` layers, and none is empty;
+//! - contents are sorted, and the output depends only on the set of inputs, never on their order.
+//!
+//! The strategies live in their own files: [`nixery`] is the seed's algorithm (Nixery 2019),
+//! kept so results stay comparable with the original.
+
+pub mod nixery;
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::graph::{Closure, NodeId};
+use crate::popularity::Popularity;
+
+/// Why a layer stands on its own; shown by `--explain` and written into the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    /// Its top path is one of the image's roots.
+    Root,
+    /// Its top path is referenced from several layers, so no single one of them owns it.
+    Shared,
+    /// Its top path's popularity reached the threshold, so it was hoisted to its own layer.
+    Popular,
+    /// Its top path's closure exceeded the size threshold, so it was hoisted to its own layer.
+    Big,
+    /// No root references its top path; it is kept anyway, as a root of its own.
+    Unreachable,
+    /// Several candidate layers folded together to fit the budget.
+    Merged,
+}
+
+impl Reason {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Reason::Root => "root",
+            Reason::Shared => "shared",
+            Reason::Popular => "hoisted: popular",
+            Reason::Big => "hoisted: big",
+            Reason::Unreachable => "unreachable",
+            Reason::Merged => "merged",
+        }
+    }
+}
+
+/// One layer of the result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layer {
+    /// Node ids in ascending order, which is byte order of the paths.
+    pub contents: Vec<NodeId>,
+    /// Sum of narSize over `contents`.
+    pub size: u64,
+    /// The strategy's rating (for nixery, the seed's merge rating).
+    pub rating: u128,
+    /// The path at the layer's top: the one that dominates the rest.
+    pub top: NodeId,
+    pub reason: Reason,
+    /// How many candidate layers went into this one (1 unless merged).
+    pub candidates: usize,
+}
+
+/// The layering strategies `group-layers` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Strategy {
+    /// The seed's algorithm (Nixery 2019): dominator-tree candidates, lowest-rated folded together.
+    Nixery,
+}
+
+impl Strategy {
+    pub fn parse(origin: &str, s: &str) -> Result<Strategy> {
+        match s {
+            "nixery" => Ok(Strategy::Nixery),
+            other => Err(Error::Usage(format!("{origin}: unknown layering strategy `{other}` (known: nixery)"))),
+        }
+    }
+}
+
+/// Options shared by the strategies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Most layers the result may have (the seed passes maxLayers - 1).
+    pub budget: usize,
+    /// Popularity at which a path gets a layer of its own (the seed: 1000).
+    pub popular_threshold: u64,
+    /// closureSize above which a path gets a layer of its own (the seed: 100 MB, decimal).
+    pub big_threshold: u64,
+}
+
+pub const DEFAULT_POPULAR_THRESHOLD: u64 = 1000;
+pub const DEFAULT_BIG_THRESHOLD: u64 = 100 * 1000 * 1000;
+
+impl Options {
+    pub fn with_budget(budget: usize) -> Options {
+        Options { budget, popular_threshold: DEFAULT_POPULAR_THRESHOLD, big_threshold: DEFAULT_BIG_THRESHOLD }
+    }
+}
+
+/// Groups the closure into layers, bottom first.
+pub fn group(closure: &Closure, pop: &Popularity, strategy: Strategy, opts: &Options) -> Result<Vec<Layer>> {
+    if opts.budget < 1 {
+        return Err(Error::Usage(format!("layer budget must be at least 1, not {}", opts.budget)));
+    }
+    if closure.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(match strategy {
+        Strategy::Nixery => nixery::group(closure, pop, opts),
+    })
+}
+
+#[derive(Serialize)]
+struct LayerJson<'a> {
+    contents: Vec<&'a str>,
+    size: u64,
+    rating: u128,
+    top: &'a str,
+    reason: Reason,
+    candidates: usize,
+}
+
+/// The program's output: `[{"contents": [...], "size": ..., ...}]`, bottom layer first.
+pub fn to_json(closure: &Closure, layers: &[Layer]) -> Vec<u8> {
+    let out: Vec<LayerJson> = layers
+        .iter()
+        .map(|l| LayerJson {
+            contents: l.contents.iter().map(|&c| closure.path(c)).collect(),
+            size: l.size,
+            rating: l.rating,
+            top: closure.path(l.top),
+            reason: l.reason,
+            candidates: l.candidates,
+        })
+        .collect();
+    let mut bytes = serde_json::to_vec(&out).expect("layers serialise");
+    bytes.push(b'\n');
+    bytes
+}
+
+/// A readable table: one row per layer, bottom first, with why it stands alone.
+pub fn explain(closure: &Closure, layers: &[Layer]) -> String {
+    let mut s = String::new();
+    let total: u64 = layers.iter().map(|l| l.size).sum();
+    let _ = writeln!(s, "{} paths, {} in {} layers (bottom first)", closure.len(), human_size(total), layers.len());
+    let _ = writeln!(s, "{:>5} {:>6} {:>10} {:>22}  {:<18} top", "layer", "paths", "size", "rating", "why");
+    for (i, l) in layers.iter().enumerate() {
+        let why = if l.reason == Reason::Merged {
+            format!("merged ({})", l.candidates)
+        } else {
+            l.reason.describe().to_string()
+        };
+        let _ = writeln!(
+            s,
+            "{:>5} {:>6} {:>10} {:>22}  {:<18} {}",
+            i + 1,
+            l.contents.len(),
+            human_size(l.size),
+            l.rating,
+            why,
+            closure.path(l.top)
+        );
+    }
+    s
+}
+
+/// Sizes as Nix prints them: binary units, one decimal.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{bytes} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}
+
+/// Checks the contract every strategy promises; returns what is wrong, if anything.
+pub fn check_partition(closure: &Closure, layers: &[Layer], budget: usize) -> std::result::Result<(), String> {
+    if layers.len() > budget {
+        return Err(format!("{} layers exceed the budget of {budget}", layers.len()));
+    }
+    let mut seen = vec![false; closure.len()];
+    for (i, l) in layers.iter().enumerate() {
+        if l.contents.is_empty() {
+            return Err(format!("layer {i} is empty"));
+        }
+        if !l.contents.windows(2).all(|w| w[0] < w[1]) {
+            return Err(format!("layer {i} contents are not sorted"));
+        }
+        if l.size != l.contents.iter().map(|&c| closure.nar_size(c)).sum::<u64>() {
+            return Err(format!("layer {i} size is not the sum of its narSizes"));
+        }
+        for &c in &l.contents {
+            if std::mem::replace(&mut seen[c as usize], true) {
+                return Err(format!("{} is in two layers", closure.path(c)));
+            }
+        }
+    }
+    match seen.iter().position(|s| !s) {
+        Some(missing) => Err(format!("{} is in no layer", closure.path(missing as NodeId))),
+        None => Ok(()),
+    }
+}
+
+/// The dominator tree of a closure under a synthetic image root.
+///
+/// Path `d` dominates path `p` when every chain of references from the image root to `p` passes
+/// through `d`: then `p` is in the image only because of `d`, and belongs with it. The synthetic
+/// root references the image's roots and any `hoisted` paths; a path nothing reaches gets a root
+/// edge too (the sources of the unreached part first), so that no path is ever lost.
+pub(crate) struct DomTree {
+    /// Immediate dominator of each node; `closure.len()` stands for the synthetic root.
+    pub idom: Vec<u32>,
+    /// Nodes that got a root edge only because nothing else reached them.
+    pub unreachable: Vec<NodeId>,
+}
+
+impl DomTree {
+    pub fn build(closure: &Closure, hoisted: &[NodeId]) -> DomTree {
+        use petgraph::graph::{DiGraph, NodeIndex};
+        let n = closure.len();
+        let root = n as u32;
+        let mut root_edges: Vec<NodeId> = closure.roots.iter().chain(hoisted).copied().collect();
+        root_edges.sort_unstable();
+        root_edges.dedup();
+        let unreachable = unreached_sources(closure, &root_edges);
+        root_edges.extend(&unreachable);
+        let edge_count = root_edges.len() + closure.nodes.iter().map(|x| x.references.len()).sum::<usize>();
+        let mut g: DiGraph<(), (), u32> = DiGraph::with_capacity(n + 1, edge_count);
+        for _ in 0..=n {
+            g.add_node(());
+        }
+        for &r in &root_edges {
+            g.add_edge(NodeIndex::new(n), NodeIndex::new(r as usize), ());
+        }
+        for (i, node) in closure.nodes.iter().enumerate() {
+            for &r in &node.references {
+                g.add_edge(NodeIndex::new(i), NodeIndex::new(r as usize), ());
+            }
+        }
+        let doms = petgraph::algo::dominators::simple_fast(&g, NodeIndex::new(n));
+        let idom = (0..n)
+            .map(|i| doms.immediate_dominator(NodeIndex::new(i)).map_or(root, |d| d.index() as u32))
+            .collect();
+        DomTree { idom, unreachable }
+    }
+
+    /// For each node, the child of the synthetic root whose subtree holds it.
+    pub fn top_of_each(&self) -> Vec<NodeId> {
+        let root = self.idom.len() as u32;
+        let mut top = vec![u32::MAX; self.idom.len()];
+        let mut chain = Vec::new();
+        for v in 0..self.idom.len() {
+            let mut x = v as u32;
+            while top[x as usize] == u32::MAX {
+                let d = self.idom[x as usize];
+                if d == root {
+                    top[x as usize] = x;
+                    break;
+                }
+                chain.push(x);
+                x = d;
+            }
+            let t = top[x as usize];
+            for y in chain.drain(..) {
+                top[y as usize] = t;
+            }
+        }
+        top
+    }
+}
+
+/// Nodes to give a root edge so that everything is reachable: the sources (no referrer) of the
+/// unreached part, then, should a reference cycle hide the rest, its smallest node, until done.
+fn unreached_sources(closure: &Closure, root_edges: &[NodeId]) -> Vec<NodeId> {
+    let n = closure.len();
+    let mut reached = vec![false; n];
+    let mut stack: Vec<NodeId> = Vec::new();
+    let visit = |from: &[NodeId], reached: &mut Vec<bool>, stack: &mut Vec<NodeId>| {
+        stack.extend(from.iter().copied().filter(|&r| !reached[r as usize]));
+        while let Some(x) = stack.pop() {
+            if std::mem::replace(&mut reached[x as usize], true) {
+                continue;
+            }
+            stack.extend(closure.nodes[x as usize].references.iter().copied().filter(|&r| !reached[r as usize]));
+        }
+    };
+    visit(root_edges, &mut reached, &mut stack);
+    if reached.iter().all(|&r| r) {
+        return Vec::new();
+    }
+    let mut has_unreached_referrer = vec![false; n];
+    for (i, node) in closure.nodes.iter().enumerate() {
+        if !reached[i] {
+            for &r in &node.references {
+                has_unreached_referrer[r as usize] = true;
+            }
+        }
+    }
+    let mut extra: Vec<NodeId> = (0..n as u32).filter(|&i| !reached[i as usize] && !has_unreached_referrer[i as usize]).collect();
+    visit(&extra.clone(), &mut reached, &mut stack);
+    while let Some(first) = reached.iter().position(|r| !r) {
+        extra.push(first as NodeId);
+        visit(&[first as NodeId], &mut reached, &mut stack);
+    }
+    extra
+}

@@ -1,0 +1,16 @@
+//! Nix closures to container image layers that a registry can serve straight from the store.
+//!
+//! Two programs share this library: `group-layers` reads a closure's reference graph
+//! ([`graph`]), weighs it with [`popularity`] data and groups its store paths into layers
+//! ([`layering`]); `layer-hash` writes each layer as a deterministic tarball ([`tarball`]) hashed
+//! in the same pass ([`digest`]), and assembles the image config and registry manifest
+//! ([`manifest`]). Both run as Nix builders from structured attributes ([`attrs`]).
+
+pub mod attrs;
+pub mod error;
+pub mod graph;
+pub mod layering;
+pub mod output;
+pub mod popularity;
+
+pub use error::{Error, Result};

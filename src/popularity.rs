@@ -1,0 +1,99 @@
+//! Popularity: how many packages of a package set reference a store path's name.
+//!
+//! Nixery's format is a JSON object from a path's name without its hash (`glibc-2.27` for
+//! `/nix/store/<hash>-glibc-2.27`) to a count. The data always comes from some other nixpkgs
+//! revision than the image's, so it is matched by name and is always partial: a name it lacks
+//! counts as 1, the same as having no data at all.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::output::read_file;
+
+/// Counts by name; absent names count as 1.
+#[derive(Debug, Clone, Default)]
+pub struct Popularity {
+    counts: HashMap<String, u64>,
+}
+
+impl Popularity {
+    /// No data: every path counts as 1.
+    pub fn none() -> Popularity {
+        Popularity::default()
+    }
+
+    pub fn load(path: &Path) -> Result<Popularity> {
+        Popularity::parse(path, &read_file(path)?)
+    }
+
+    pub fn parse(origin: &Path, bytes: &[u8]) -> Result<Popularity> {
+        let map: serde_json::Map<String, Value> = match serde_json::from_slice(bytes) {
+            Ok(Value::Object(map)) => map,
+            Ok(_) => return Err(Error::invalid(origin, "popularity data must be a JSON object from name to count")),
+            Err(source) => return Err(Error::Json { path: origin.to_path_buf(), source }),
+        };
+        let mut counts = HashMap::with_capacity(map.len());
+        for (name, v) in map {
+            let n = v.as_u64().ok_or_else(|| {
+                Error::invalid(origin, format!("popularity of \"{name}\" is {v}, not a non-negative integer"))
+            })?;
+            counts.insert(name, n);
+        }
+        Ok(Popularity { counts })
+    }
+
+    pub fn from_counts(counts: impl IntoIterator<Item = (String, u64)>) -> Popularity {
+        Popularity { counts: counts.into_iter().collect() }
+    }
+
+    /// The count for a store path, if the data knows its name.
+    pub fn get(&self, store_path: &str) -> Option<u64> {
+        self.counts.get(name_of(store_path)).copied()
+    }
+
+    /// The count for a store path, 1 when unknown (Nixery's rule).
+    pub fn of(&self, store_path: &str) -> u64 {
+        self.get(store_path).unwrap_or(1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+}
+
+/// The name part of a store path: its last component without the `<hash>-` prefix.
+pub fn name_of(store_path: &str) -> &str {
+    let base = store_path.rsplit('/').next().unwrap_or(store_path);
+    match base.split_once('-') {
+        Some((_, name)) => name,
+        None => base,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_drop_the_hash() {
+        assert_eq!(name_of("/nix/store/0sgd2psd7c9i2q2zyvg47dcflxv4fqjh-glibc-2.27"), "glibc-2.27");
+        assert_eq!(name_of("/tmp/x/store/abc-hello"), "hello");
+        assert_eq!(name_of("nohash"), "nohash");
+    }
+
+    #[test]
+    fn unknown_names_count_one_and_bad_counts_are_named() {
+        let p = Popularity::parse(Path::new("pop.json"), br#"{"glibc-2.27": 5000}"#).unwrap();
+        assert_eq!(p.of("/nix/store/aaa-glibc-2.27"), 5000);
+        assert_eq!(p.of("/nix/store/aaa-zlib-1"), 1);
+        let e = Popularity::parse(Path::new("pop.json"), br#"{"a": 1, "zlib": 2.5}"#).unwrap_err().to_string();
+        assert!(e.contains("pop.json") && e.contains("\"zlib\"") && e.contains("2.5"), "{e}");
+        let e = Popularity::parse(Path::new("pop.json"), br#"{"zlib": -1}"#).unwrap_err().to_string();
+        assert!(e.contains("-1"), "{e}");
+        let e = Popularity::parse(Path::new("pop.json"), b"[1]").unwrap_err().to_string();
+        assert!(e.contains("JSON object"), "{e}");
+    }
+}
