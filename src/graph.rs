@@ -7,8 +7,10 @@
 //! path, references as sorted indices without self-references, and every reference and root known.
 //! Sorting here is what makes every later step independent of the order Nix (or a user) wrote.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 use std::path::Path;
+
+use rustc_hash::FxHashMap;
 
 use serde::Deserialize;
 
@@ -37,22 +39,26 @@ pub struct Closure {
     pub roots: Vec<NodeId>,
 }
 
-/// One path as given, before validation (what an `.attrs.json` entry holds).
+/// One path as given, before validation (what an `.attrs.json` entry holds). Strings borrow from
+/// the input where they can: a 100k-path graph holds over half a million reference strings.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Entry {
-    pub path: Option<String>,
+pub struct Entry<'a> {
+    #[serde(borrow)]
+    pub path: Option<Cow<'a, str>>,
     #[serde(rename = "narSize")]
     pub nar_size: Option<u64>,
     #[serde(rename = "closureSize")]
     pub closure_size: Option<u64>,
-    pub references: Option<Vec<String>>,
+    #[serde(borrow)]
+    pub references: Option<Vec<Cow<'a, str>>>,
 }
 
 #[derive(Deserialize)]
-struct RawAttrs {
+struct RawAttrs<'a> {
     #[serde(rename = "exportReferencesGraph")]
     export: Option<RawExport>,
-    graph: Option<Vec<Entry>>,
+    #[serde(borrow)]
+    graph: Option<Vec<Entry<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -88,7 +94,7 @@ impl Closure {
     }
 
     /// Validates entries and roots; `origin` names the input in errors.
-    pub fn from_entries(origin: &Path, roots: Vec<String>, entries: Vec<Entry>) -> Result<Closure> {
+    pub fn from_entries(origin: &Path, roots: Vec<String>, entries: Vec<Entry<'_>>) -> Result<Closure> {
         let mut staged = Vec::with_capacity(entries.len());
         for (i, e) in entries.into_iter().enumerate() {
             let path = e.path.ok_or_else(|| Error::invalid(origin, format!("graph entry {i} has no `path`")))?;
@@ -102,13 +108,14 @@ impl Closure {
         if let Some(w) = staged.windows(2).find(|w| w[0].0 == w[1].0) {
             return Err(Error::invalid(origin, format!("graph lists {} twice", w[0].0)));
         }
-        let index: HashMap<&str, NodeId> =
-            staged.iter().enumerate().map(|(i, s)| (s.0.as_str(), i as NodeId)).collect();
+        let mut index: FxHashMap<&str, NodeId> = FxHashMap::default();
+        index.reserve(staged.len());
+        index.extend(staged.iter().enumerate().map(|(i, s)| (&*s.0, i as NodeId)));
         let mut resolved = Vec::with_capacity(staged.len());
         for (i, (path, _, _, refs)) in staged.iter().enumerate() {
             let mut ids = Vec::with_capacity(refs.len());
             for r in refs {
-                match index.get(r.as_str()) {
+                match index.get(&**r) {
                     Some(&j) if j as usize == i => {}
                     Some(&j) => ids.push(j),
                     None => {
@@ -132,7 +139,7 @@ impl Closure {
         let nodes = staged
             .into_iter()
             .zip(resolved)
-            .map(|((path, nar_size, closure_size, _), references)| Node { path, nar_size, closure_size, references })
+            .map(|((path, nar_size, closure_size, _), references)| Node { path: path.into_owned(), nar_size, closure_size, references })
             .collect();
         Ok(Closure { nodes, roots: root_ids })
     }
@@ -190,7 +197,7 @@ impl Closure {
 }
 
 /// Nix accepts a path inside a store path as a root (`${pkg}/bin/x`); the graph lists the store path.
-fn resolve_root(index: &HashMap<&str, NodeId>, root: &str) -> Option<NodeId> {
+fn resolve_root(index: &FxHashMap<&str, NodeId>, root: &str) -> Option<NodeId> {
     let mut candidate = root.trim_end_matches('/');
     loop {
         if let Some(&id) = index.get(candidate) {

@@ -12,5 +12,6 @@ pub mod graph;
 pub mod layering;
 pub mod output;
 pub mod popularity;
+pub mod synth;
 
 pub use error::{Error, Result};

@@ -5,8 +5,9 @@
 //! revision than the image's, so it is matched by name and is always partial: a name it lacks
 //! counts as 1, the same as having no data at all.
 
-use std::collections::HashMap;
 use std::path::Path;
+
+use rustc_hash::FxHashMap;
 
 use serde_json::Value;
 
@@ -16,7 +17,7 @@ use crate::output::read_file;
 /// Counts by name; absent names count as 1.
 #[derive(Debug, Clone, Default)]
 pub struct Popularity {
-    counts: HashMap<String, u64>,
+    counts: FxHashMap<String, u64>,
 }
 
 impl Popularity {
@@ -30,12 +31,14 @@ impl Popularity {
     }
 
     pub fn parse(origin: &Path, bytes: &[u8]) -> Result<Popularity> {
-        let map: serde_json::Map<String, Value> = match serde_json::from_slice(bytes) {
-            Ok(Value::Object(map)) => map,
-            Ok(_) => return Err(Error::invalid(origin, "popularity data must be a JSON object from name to count")),
+        let map: FxHashMap<String, Value> = match serde_json::from_slice(bytes) {
+            Ok(map) => map,
+            Err(e) if e.is_data() && e.line() == 1 && e.column() <= 1 => {
+                return Err(Error::invalid(origin, "popularity data must be a JSON object from name to count"));
+            }
             Err(source) => return Err(Error::Json { path: origin.to_path_buf(), source }),
         };
-        let mut counts = HashMap::with_capacity(map.len());
+        let mut counts = FxHashMap::with_capacity_and_hasher(map.len(), Default::default());
         for (name, v) in map {
             let n = v.as_u64().ok_or_else(|| {
                 Error::invalid(origin, format!("popularity of \"{name}\" is {v}, not a non-negative integer"))
@@ -61,6 +64,12 @@ impl Popularity {
 
     pub fn is_empty(&self) -> bool {
         self.counts.is_empty()
+    }
+
+    /// The data in Nixery's format, keys sorted.
+    pub fn to_json(&self) -> serde_json::Value {
+        let sorted: std::collections::BTreeMap<&str, u64> = self.counts.iter().map(|(k, &v)| (k.as_str(), v)).collect();
+        serde_json::json!(sorted)
     }
 }
 

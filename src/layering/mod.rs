@@ -75,6 +75,12 @@ pub enum Strategy {
 }
 
 impl Strategy {
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Nixery => "nixery",
+        }
+    }
+
     pub fn parse(origin: &str, s: &str) -> Result<Strategy> {
         match s {
             "nixery" => Ok(Strategy::Nixery),
@@ -225,32 +231,16 @@ pub(crate) struct DomTree {
 
 impl DomTree {
     pub fn build(closure: &Closure, hoisted: &[NodeId]) -> DomTree {
-        use petgraph::graph::{DiGraph, NodeIndex};
-        let n = closure.len();
-        let root = n as u32;
         let mut root_edges: Vec<NodeId> = closure.roots.iter().chain(hoisted).copied().collect();
         root_edges.sort_unstable();
         root_edges.dedup();
         let unreachable = unreached_sources(closure, &root_edges);
         root_edges.extend(&unreachable);
-        let edge_count = root_edges.len() + closure.nodes.iter().map(|x| x.references.len()).sum::<usize>();
-        let mut g: DiGraph<(), (), u32> = DiGraph::with_capacity(n + 1, edge_count);
-        for _ in 0..=n {
-            g.add_node(());
-        }
-        for &r in &root_edges {
-            g.add_edge(NodeIndex::new(n), NodeIndex::new(r as usize), ());
-        }
-        for (i, node) in closure.nodes.iter().enumerate() {
-            for &r in &node.references {
-                g.add_edge(NodeIndex::new(i), NodeIndex::new(r as usize), ());
-            }
-        }
-        let doms = petgraph::algo::dominators::simple_fast(&g, NodeIndex::new(n));
-        let idom = (0..n)
-            .map(|i| doms.immediate_dominator(NodeIndex::new(i)).map_or(root, |d| d.index() as u32))
-            .collect();
-        DomTree { idom, unreachable }
+        let n = closure.len();
+        let succ = |v: u32| -> &[u32] {
+            if v as usize == n { &root_edges } else { &closure.nodes[v as usize].references }
+        };
+        DomTree { idom: immediate_dominators(n + 1, n as u32, succ)[..n].to_vec(), unreachable }
     }
 
     /// For each node, the child of the synthetic root whose subtree holds it.
@@ -312,4 +302,129 @@ fn unreached_sources(closure: &Closure, root_edges: &[NodeId]) -> Vec<NodeId> {
         visit(&[first as NodeId], &mut reached, &mut stack);
     }
     extra
+}
+
+/// Immediate dominators by Cooper, Harvey and Kennedy's iterative algorithm ("A Simple, Fast
+/// Dominance Algorithm", 2001), on flat arrays: petgraph's version of the same algorithm keeps its
+/// state in hash maps and took 190 ms of a 100k-path grouping here, this one takes a tenth of that.
+/// `succ(v)` lists the successors of `v`; every node must be reachable from `root`. A reference
+/// graph is acyclic, so the loop settles after one pass plus a check.
+pub(crate) fn immediate_dominators<'a>(count: usize, root: u32, succ: impl Fn(u32) -> &'a [u32]) -> Vec<u32> {
+    const UNSET: u32 = u32::MAX;
+    // Reverse postorder by an explicit-stack depth-first search.
+    let mut postorder = Vec::with_capacity(count);
+    let mut visited = vec![false; count];
+    let mut stack: Vec<(u32, usize)> = vec![(root, 0)];
+    visited[root as usize] = true;
+    while let Some(&mut (v, ref mut next)) = stack.last_mut() {
+        let s = succ(v);
+        if let Some(&w) = s.get(*next) {
+            *next += 1;
+            if !visited[w as usize] {
+                visited[w as usize] = true;
+                stack.push((w, 0));
+            }
+        } else {
+            postorder.push(v);
+            stack.pop();
+        }
+    }
+    assert_eq!(postorder.len(), count, "every node must be reachable from the root");
+    // Work in postorder numbers: a dominator always has a higher number than what it dominates.
+    let mut number = vec![0u32; count];
+    for (i, &v) in postorder.iter().enumerate() {
+        number[v as usize] = i as u32;
+    }
+    let mut pred_start = vec![0u32; count + 1];
+    for v in 0..count as u32 {
+        for &w in succ(v) {
+            pred_start[number[w as usize] as usize + 1] += 1;
+        }
+    }
+    for i in 0..count {
+        pred_start[i + 1] += pred_start[i];
+    }
+    let mut fill = pred_start.clone();
+    let mut preds = vec![0u32; pred_start[count] as usize];
+    for v in 0..count as u32 {
+        for &w in succ(v) {
+            let slot = &mut fill[number[w as usize] as usize];
+            preds[*slot as usize] = number[v as usize];
+            *slot += 1;
+        }
+    }
+    let top = count as u32 - 1;
+    let mut idom = vec![UNSET; count];
+    idom[top as usize] = top;
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for b in (0..top).rev() {
+            let mut new = UNSET;
+            for &p in &preds[pred_start[b as usize] as usize..pred_start[b as usize + 1] as usize] {
+                if idom[p as usize] == UNSET {
+                    continue;
+                }
+                new = if new == UNSET {
+                    p
+                } else {
+                    let (mut x, mut y) = (p, new);
+                    while x != y {
+                        while x < y {
+                            x = idom[x as usize];
+                        }
+                        while y < x {
+                            y = idom[y as usize];
+                        }
+                    }
+                    x
+                };
+            }
+            if idom[b as usize] != new {
+                idom[b as usize] = new;
+                changed = true;
+            }
+        }
+    }
+    let mut by_node = vec![0u32; count];
+    for (i, &v) in postorder.iter().enumerate() {
+        by_node[v as usize] = postorder[idom[i] as usize];
+    }
+    by_node
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Our flat-array dominators agree with petgraph's on random DAGs under a root.
+        #[test]
+        fn dominators_match_petgraph(n in 1usize..60, edges in prop::collection::vec((0usize..60, 0usize..60), 0..200)) {
+            use petgraph::graph::{DiGraph, NodeIndex};
+            let root = n as u32;
+            let mut succ: Vec<Vec<u32>> = vec![Vec::new(); n + 1];
+            for (a, b) in edges {
+                let (a, b) = (a % n, b % n);
+                let (hi, lo) = (a.max(b), a.min(b));
+                if hi != lo && !succ[hi].contains(&(lo as u32)) {
+                    succ[hi].push(lo as u32);
+                }
+            }
+            // Root edges to every node no one references keep everything reachable.
+            let referenced: Vec<bool> = (0..n).map(|i| succ.iter().any(|s| s.contains(&(i as u32)))).collect();
+            succ[n] = (0..n as u32).filter(|&i| !referenced[i as usize]).collect();
+            let ours = immediate_dominators(n + 1, root, |v| &succ[v as usize]);
+            let mut g: DiGraph<(), ()> = DiGraph::new();
+            for _ in 0..=n { g.add_node(()); }
+            for (v, s) in succ.iter().enumerate() {
+                for &w in s { g.add_edge(NodeIndex::new(v), NodeIndex::new(w as usize), ()); }
+            }
+            let theirs = petgraph::algo::dominators::simple_fast(&g, NodeIndex::new(n));
+            for v in 0..n {
+                prop_assert_eq!(ours[v] as usize, theirs.immediate_dominator(NodeIndex::new(v)).unwrap().index());
+            }
+        }
+    }
 }
