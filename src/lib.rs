@@ -7,11 +7,14 @@
 //! ([`manifest`]). Both run as Nix builders from structured attributes ([`attrs`]).
 
 pub mod attrs;
+pub mod digest;
 pub mod error;
 pub mod graph;
 pub mod layering;
+pub mod manifest;
 pub mod output;
 pub mod popularity;
 pub mod synth;
+pub mod tarball;
 
 pub use error::{Error, Result};

@@ -2,67 +2,49 @@
 //!
 //! A layer tarball or a grouping that stops half-way must never be mistaken for a finished one, so
 //! every output is written under a temporary name in the same directory and renamed into place only
-//! after the last byte was flushed; dropping an unfinished file removes it.
+//! after the last byte was written; dropping an unfinished output removes it.
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
-/// A file being written; it takes its final name on [`AtomicFile::commit`].
-pub struct AtomicFile {
+/// A temporary file that takes its final name on [`Staged::commit`] and is removed otherwise.
+pub struct Staged {
     tmp: PathBuf,
     dest: PathBuf,
-    file: Option<BufWriter<File>>,
+    done: bool,
 }
 
-impl AtomicFile {
-    pub fn create(dest: &Path) -> Result<AtomicFile> {
+impl Staged {
+    /// Creates the temporary file next to `dest`.
+    pub fn create(dest: &Path) -> Result<(Staged, File)> {
         let name = dest.file_name().ok_or_else(|| Error::Usage(format!("{}: not a file name", dest.display())))?;
         let mut tmp_name = std::ffi::OsString::from(".");
         tmp_name.push(name);
         tmp_name.push(format!(".tmp-{}", std::process::id()));
         let tmp = dest.with_file_name(tmp_name);
         let file = File::create(&tmp).map_err(|source| Error::Write { path: dest.to_path_buf(), source })?;
-        Ok(AtomicFile { tmp, dest: dest.to_path_buf(), file: Some(BufWriter::with_capacity(1 << 20, file)) })
+        Ok((Staged { tmp, dest: dest.to_path_buf(), done: false }, file))
     }
 
     pub fn path(&self) -> &Path {
         &self.dest
     }
 
-    /// Flushes, syncs nothing (Nix registers outputs itself), and renames into place.
-    pub fn commit(mut self) -> Result<()> {
-        let file = self.file.take().expect("committed twice");
-        let werr = |source| Error::Write { path: self.dest.clone(), source };
-        let file = file.into_inner().map_err(|e| werr(e.into_error()))?;
+    /// Renames the finished file into place; `file` is closed first so every write has landed.
+    pub fn commit(mut self, file: File) -> Result<()> {
         drop(file);
-        fs::rename(&self.tmp, &self.dest).map_err(werr)
-    }
-
-    /// Writes all of `bytes` and commits.
-    pub fn write_all_and_commit(mut self, bytes: &[u8]) -> Result<()> {
-        self.write_all(bytes).map_err(|source| Error::Write { path: self.dest.clone(), source })?;
-        self.commit()
+        fs::rename(&self.tmp, &self.dest).map_err(|source| Error::Write { path: self.dest.clone(), source })?;
+        self.done = true;
+        Ok(())
     }
 }
 
-impl Write for AtomicFile {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.file.as_mut().expect("write after commit").write(buf)
-    }
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.file.as_mut().expect("write after commit").write_all(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.file.as_mut().expect("flush after commit").flush()
-    }
-}
-
-impl Drop for AtomicFile {
+impl Drop for Staged {
     fn drop(&mut self) {
-        if self.file.take().is_some() {
+        if !self.done {
             let _ = fs::remove_file(&self.tmp);
         }
     }
@@ -70,14 +52,14 @@ impl Drop for AtomicFile {
 
 /// Writes `bytes` to `dest` whole, or to stdout when `dest` is `-`.
 pub fn write_output(dest: &Path, bytes: &[u8]) -> Result<()> {
+    let werr = |source| Error::Write { path: dest.to_path_buf(), source };
     if dest == Path::new("-") {
         let mut out = io::stdout().lock();
-        return out
-            .write_all(bytes)
-            .and_then(|_| out.flush())
-            .map_err(|source| Error::Write { path: dest.to_path_buf(), source });
+        return out.write_all(bytes).and_then(|_| out.flush()).map_err(werr);
     }
-    AtomicFile::create(dest)?.write_all_and_commit(bytes)
+    let (staged, mut file) = Staged::create(dest)?;
+    file.write_all(bytes).map_err(werr)?;
+    staged.commit(file)
 }
 
 /// Reads a whole file, naming it on failure.

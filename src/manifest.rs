@@ -1,0 +1,181 @@
+//! The image config and the registry manifest, in the seed's exact format.
+//!
+//! The seed built both with Nix's `builtins.toJSON`, which sorts object keys and writes no
+//! whitespace; registries and Nixery-style servers hash these bytes, so ours are the same bytes:
+//! every object below declares its fields in sorted order and is written compactly.
+//!
+//! - The config (`application/vnd.docker.container.image.v1+json`) has `architecture` (from the
+//!   Nix system), `config` (empty unless given: Kubernetes needs it present), `os` `linux`, `rootfs`
+//!   with the layers' `diff_ids` (uncompressed layers, so the same as their digests) and, for 32-bit
+//!   ARM, `variant`.
+//! - `manifest-output.json` is `{"layerLocations": {...}, "manifest": {...}}`: a Docker Image
+//!   Manifest V2 schema 2, and for every blob (the config too) the store file that holds it and its
+//!   base64 md5, keyed by bare hex digest, so a server can serve blobs straight from the store.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::{Digests, digest_bytes};
+use crate::error::{Error, Result};
+
+pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.docker.container.image.v1+json";
+pub const LAYER_MEDIA_TYPE: &str = "application/vnd.docker.image.rootfs.diff.tar";
+
+/// A blob in the store with its digests: what `layer-hash hash` prints and what each layer
+/// derivation records next to its tarball. Field order is the seed's (`jq` kept insertion order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobRecord {
+    pub size: u64,
+    pub sha256: String,
+    pub md5: String,
+    pub path: String,
+}
+
+impl BlobRecord {
+    pub fn new(d: Digests, path: String) -> BlobRecord {
+        BlobRecord { size: d.size, sha256: d.sha256, md5: d.md5, path }
+    }
+}
+
+/// Docker architecture (and variant) for a Nix system double.
+pub fn architecture(system: &str) -> Result<(&'static str, Option<&'static str>)> {
+    Ok(match system {
+        "x86_64-linux" => ("amd64", None),
+        "aarch64-linux" => ("arm64", None),
+        "i686-linux" => ("386", None),
+        "armv7l-linux" => ("arm", Some("v7")),
+        "powerpc64le-linux" => ("ppc64le", None),
+        "riscv64-linux" => ("riscv64", None),
+        "s390x-linux" => ("s390x", None),
+        other => {
+            return Err(Error::Usage(format!(
+                "no container architecture for Nix system `{other}` (known: x86_64-linux, aarch64-linux, i686-linux, \
+                 armv7l-linux, powerpc64le-linux, riscv64-linux, s390x-linux)"
+            )));
+        }
+    })
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+pub struct ImageConfig {
+    pub architecture: String,
+    pub config: serde_json::Map<String, serde_json::Value>,
+    pub os: String,
+    pub rootfs: RootFs,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub variant: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+pub struct RootFs {
+    pub diff_ids: Vec<String>,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+pub struct Descriptor {
+    pub digest: String,
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    pub size: u64,
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+pub struct Manifest {
+    pub config: Descriptor,
+    pub layers: Vec<Descriptor>,
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    #[serde(rename = "schemaVersion")]
+    pub schema_version: u32,
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+pub struct Location {
+    pub md5: String,
+    pub path: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+pub struct ManifestOutput {
+    #[serde(rename = "layerLocations")]
+    pub layer_locations: BTreeMap<String, Location>,
+    pub manifest: Manifest,
+}
+
+/// Compact JSON with the field order of the types above (sorted, as Nix's `toJSON`).
+pub fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).expect("manifest types serialise")
+}
+
+/// The config's bytes for these layers, bottom first.
+pub fn image_config(layers: &[BlobRecord], system: &str, config: serde_json::Map<String, serde_json::Value>) -> Result<Vec<u8>> {
+    let (arch, variant) = architecture(system)?;
+    let cfg = ImageConfig {
+        architecture: arch.to_string(),
+        config,
+        os: "linux".to_string(),
+        rootfs: RootFs { diff_ids: layers.iter().map(|l| format!("sha256:{}", l.sha256)).collect(), kind: "layers".to_string() },
+        variant: variant.map(str::to_string),
+    };
+    Ok(to_json(&cfg))
+}
+
+/// `manifest-output.json` for the layers (in the order given) and the config stored at `config_path`.
+pub fn manifest_output(layers: &[BlobRecord], config_bytes: &[u8], config_path: &str) -> ManifestOutput {
+    let c = digest_bytes(config_bytes);
+    let mut locations = BTreeMap::new();
+    locations.insert(c.sha256.clone(), Location { md5: c.md5.clone(), path: config_path.to_string() });
+    for l in layers {
+        locations.insert(l.sha256.clone(), Location { md5: l.md5.clone(), path: l.path.clone() });
+    }
+    ManifestOutput {
+        layer_locations: locations,
+        manifest: Manifest {
+            config: Descriptor { digest: format!("sha256:{}", c.sha256), media_type: CONFIG_MEDIA_TYPE.to_string(), size: c.size },
+            layers: layers
+                .iter()
+                .map(|l| Descriptor { digest: format!("sha256:{}", l.sha256), media_type: LAYER_MEDIA_TYPE.to_string(), size: l.size })
+                .collect(),
+            media_type: MANIFEST_MEDIA_TYPE.to_string(),
+            schema_version: 2,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(sha: &str) -> BlobRecord {
+        BlobRecord { size: 10, sha256: sha.repeat(64), md5: "bWQ1".into(), path: format!("/nix/store/{sha}-layer.tar") }
+    }
+
+    #[test]
+    fn config_bytes_are_what_nix_to_json_writes() {
+        let cfg = image_config(&[rec("b"), rec("a")], "x86_64-linux", Default::default()).unwrap();
+        let expected = format!(
+            r#"{{"architecture":"amd64","config":{{}},"os":"linux","rootfs":{{"diff_ids":["sha256:{}","sha256:{}"],"type":"layers"}}}}"#,
+            "b".repeat(64),
+            "a".repeat(64)
+        );
+        assert_eq!(String::from_utf8(cfg).unwrap(), expected);
+        let arm = String::from_utf8(image_config(&[], "armv7l-linux", Default::default()).unwrap()).unwrap();
+        assert!(arm.starts_with(r#"{"architecture":"arm","# ) && arm.ends_with(r#""variant":"v7"}"#), "{arm}");
+        assert!(image_config(&[], "x86_64-darwin", Default::default()).unwrap_err().to_string().contains("x86_64-darwin"));
+    }
+
+    #[test]
+    fn manifest_keeps_the_given_layer_order_and_locates_every_blob() {
+        let out = manifest_output(&[rec("b"), rec("a")], b"{}", "/nix/store/c-config.json");
+        assert_eq!(out.manifest.layers[0].digest, format!("sha256:{}", "b".repeat(64)));
+        assert_eq!(out.layer_locations.len(), 3);
+        let json = String::from_utf8(to_json(&out)).unwrap();
+        assert!(json.starts_with(r#"{"layerLocations":{"#), "{json}");
+        assert!(json.contains(r#""manifest":{"config":{"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","mediaType":"application/vnd.docker.container.image.v1+json","size":2},"layers":["#), "{json}");
+        assert!(json.ends_with(r#""mediaType":"application/vnd.docker.distribution.manifest.v2+json","schemaVersion":2}}"#), "{json}");
+    }
+}

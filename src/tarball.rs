@@ -1,0 +1,378 @@
+//! Layer tarballs: the same store paths give the same bytes, on any machine, in any run.
+//!
+//! A layer is a tar stream written entry by entry into a [`HashingSink`], so it is hashed while it
+//! is written. Everything that varies between machines is left out or fixed: entries come in byte
+//! order of their names (each directory before its contents), owners are 0/0 with empty names,
+//! every mtime is the same (1 by default), there are no atimes, ctimes, xattrs or device numbers,
+//! and hard links are written as the files they are. Names are relative to the image root (no
+//! leading `/`), ustar headers carry them when they fit in 100 bytes, and a PAX extended header
+//! otherwise (store paths pass 100 bytes all the time); names are bytes, not strings, so names
+//! that are not UTF-8 survive as they are.
+//!
+//! Two kinds of layer are written here: the *store layer* of a group of store paths, with the
+//! store directory's own ancestors (`nix/`, `nix/store/`) at mode 0755 so that non-root users can
+//! traverse them; and the *customisation layer*, the symlink forest at `/` that nixpkgs'
+//! `symlinkJoin` would build from the image's top-level contents, made here without building it.
+
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use tar::{EntryType, Header};
+
+use crate::digest::HashingSink;
+use crate::error::{Error, Result};
+
+/// The mtime of every entry unless told otherwise: 1970-01-01T00:00:01Z, as the seed's
+/// `SOURCE_DATE_EPOCH`.
+pub const DEFAULT_MTIME: u64 = 1;
+
+/// Largest size the ustar size field holds (11 octal digits).
+const USTAR_MAX_SIZE: u64 = 0o777_7777_7777;
+
+/// Writes tar entries into a sink.
+pub struct TarWriter<'a> {
+    sink: &'a mut HashingSink,
+    mtime: u64,
+    /// Where errors of the sink are reported: the output's name.
+    output: PathBuf,
+}
+
+impl<'a> TarWriter<'a> {
+    pub fn new(sink: &'a mut HashingSink, mtime: u64, output: &Path) -> TarWriter<'a> {
+        TarWriter { sink, mtime, output: output.to_path_buf() }
+    }
+
+    fn werr(&self, source: io::Error) -> Error {
+        Error::Write { path: self.output.clone(), source }
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        self.sink.write(bytes).map_err(|e| self.werr(e))
+    }
+
+    fn header(&mut self, name: &[u8], kind: EntryType, mode: u32, size: u64, link: Option<&[u8]>) -> Result<()> {
+        let mut pax: Vec<(&str, Vec<u8>)> = Vec::new();
+        if name.len() > 100 {
+            pax.push(("path", name.to_vec()));
+        }
+        if let Some(l) = link.filter(|l| l.len() > 100) {
+            pax.push(("linkpath", l.to_vec()));
+        }
+        if size > USTAR_MAX_SIZE {
+            pax.push(("size", size.to_string().into_bytes()));
+        }
+        if !pax.is_empty() {
+            if pax.iter().any(|(_, v)| std::str::from_utf8(v).is_err()) {
+                // PAX values are UTF-8 unless the archive says otherwise.
+                pax.insert(0, ("hdrcharset", b"BINARY".to_vec()));
+            }
+            let body = pax_records(&pax);
+            let mut h = self.plain_header(b"././@PaxHeader", EntryType::XHeader, 0o644, body.len() as u64, None);
+            h.set_cksum();
+            self.put(h.as_bytes())?;
+            self.put(&body)?;
+            self.pad(body.len() as u64)?;
+        }
+        let mut h = self.plain_header(name, kind, mode, size.min(USTAR_MAX_SIZE), link);
+        h.set_cksum();
+        self.put(h.as_bytes())
+    }
+
+    fn plain_header(&self, name: &[u8], kind: EntryType, mode: u32, size: u64, link: Option<&[u8]>) -> Header {
+        let mut h = Header::new_ustar();
+        {
+            let u = h.as_ustar_mut().expect("ustar header");
+            let n = name.len().min(100);
+            u.name[..n].copy_from_slice(&name[..n]);
+            if let Some(l) = link {
+                let n = l.len().min(100);
+                u.linkname[..n].copy_from_slice(&l[..n]);
+            }
+        }
+        h.set_entry_type(kind);
+        h.set_mode(mode);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(self.mtime);
+        h.set_size(size);
+        h
+    }
+
+    fn pad(&mut self, len: u64) -> Result<()> {
+        let rem = (len % 512) as usize;
+        if rem != 0 {
+            self.put(&[0u8; 512][..512 - rem])?;
+        }
+        Ok(())
+    }
+
+    /// A directory entry; `name` without its trailing slash.
+    pub fn dir(&mut self, name: &[u8], mode: u32) -> Result<()> {
+        let mut n = name.to_vec();
+        n.push(b'/');
+        self.header(&n, EntryType::Directory, mode, 0, None)
+    }
+
+    pub fn symlink(&mut self, name: &[u8], target: &[u8]) -> Result<()> {
+        self.header(name, EntryType::Symlink, 0o777, 0, Some(target))
+    }
+
+    /// A regular file whose `size` bytes come from `source`; it must not change while read.
+    pub fn file(&mut self, name: &[u8], mode: u32, size: u64, source: &Path) -> Result<()> {
+        let rerr = |source_err| Error::Read { path: source.to_path_buf(), source: source_err };
+        let mut f = File::open(source).map_err(rerr)?;
+        self.header(name, EntryType::Regular, mode, size, None)?;
+        let got = self.sink.copy_from(&mut f, size).map_err(rerr)?;
+        if got != size {
+            return Err(Error::store(source, format!("shrank from {size} to {got} bytes while it was read")));
+        }
+        let mut probe = [0u8; 1];
+        if io::Read::read(&mut f, &mut probe).map_err(rerr)? != 0 {
+            return Err(Error::store(source, format!("grew past {size} bytes while it was read")));
+        }
+        self.pad(size)
+    }
+
+    /// The end-of-archive marker: two zero blocks.
+    pub fn finish(&mut self) -> Result<()> {
+        self.put(&[0u8; 1024])
+    }
+
+    /// Writes `path` (a file, directory or symlink) and, for a directory, everything below it,
+    /// as entry `name`.
+    pub fn tree(&mut self, path: &Path, name: &mut Vec<u8>) -> Result<()> {
+        let md = fs::symlink_metadata(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+        let ft = md.file_type();
+        let mode = md.mode() & 0o7777;
+        if ft.is_dir() {
+            self.dir(name, mode)?;
+            for child in sorted_dir(path)? {
+                let len = name.len();
+                name.push(b'/');
+                name.extend_from_slice(child.as_bytes());
+                self.tree(&path.join(&child), name)?;
+                name.truncate(len);
+            }
+            Ok(())
+        } else if ft.is_file() {
+            self.file(name, mode, md.len(), path)
+        } else if ft.is_symlink() {
+            let target = fs::read_link(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+            self.symlink(name, target.as_os_str().as_bytes())
+        } else {
+            let kind = if ft.is_fifo() {
+                "a fifo"
+            } else if ft.is_socket() {
+                "a socket"
+            } else if ft.is_block_device() {
+                "a block device"
+            } else if ft.is_char_device() {
+                "a character device"
+            } else {
+                "of an unknown file type"
+            };
+            Err(Error::store(path, format!("is {kind}, which a layer cannot hold")))
+        }
+    }
+}
+
+fn pax_records(records: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (k, v) in records {
+        // "<len> <key>=<value>\n", where <len> counts itself.
+        let rest = k.len() + v.len() + 3;
+        let mut len = rest + 1;
+        while len != rest + len.to_string().len() {
+            len = rest + len.to_string().len();
+        }
+        out.extend_from_slice(format!("{len} {k}=").as_bytes());
+        out.extend_from_slice(v);
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Directory entries in byte order of their names.
+fn sorted_dir(path: &Path) -> Result<Vec<OsString>> {
+    let rerr = |source| Error::Read { path: path.to_path_buf(), source };
+    let mut names = fs::read_dir(path)
+        .map_err(rerr)?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<io::Result<Vec<_>>>()
+        .map_err(rerr)?;
+    names.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    Ok(names)
+}
+
+/// The store directory in effect: `--store-dir`, else `$NIX_STORE_DIR`, else `/nix/store`.
+pub fn store_dir(explicit: Option<&Path>) -> PathBuf {
+    explicit
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("NIX_STORE_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("/nix/store"))
+}
+
+/// Checks that each path is a store path (a direct child of `store`), and returns them sorted
+/// by bytes without duplicates.
+pub fn store_paths(store: &Path, paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::with_capacity(paths.len());
+    for p in paths {
+        let trimmed = PathBuf::from(OsStr::from_bytes(trim_slashes(p.as_os_str().as_bytes())));
+        let ok = trimmed.parent() == Some(store)
+            && trimmed.file_name().is_some_and(|n| n != "." && n != "..");
+        if !ok {
+            return Err(Error::store(p, format!("is not a store path: layers hold direct children of {}", store.display())));
+        }
+        out.push(trimmed);
+    }
+    out.sort_unstable_by(|a, b| a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes()));
+    out.dedup();
+    Ok(out)
+}
+
+fn trim_slashes(b: &[u8]) -> &[u8] {
+    let mut end = b.len();
+    while end > 1 && b[end - 1] == b'/' {
+        end -= 1;
+    }
+    &b[..end]
+}
+
+/// Writes the store layer of `paths` (already checked by [`store_paths`]).
+pub fn write_store_layer(w: &mut TarWriter, store: &Path, paths: &[PathBuf]) -> Result<()> {
+    let rel = store.strip_prefix("/").unwrap_or(store).as_os_str().as_bytes();
+    let mut name = Vec::new();
+    for component in rel.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
+        if !name.is_empty() {
+            name.push(b'/');
+        }
+        name.extend_from_slice(component);
+        w.dir(&name, 0o755)?;
+    }
+    for p in paths {
+        let len = name.len();
+        if !name.is_empty() {
+            name.push(b'/');
+        }
+        name.extend_from_slice(p.file_name().expect("checked store path").as_bytes());
+        w.tree(p, &mut name)?;
+        name.truncate(len);
+    }
+    w.finish()
+}
+
+/// One node of the symlink forest: a directory to merge into, or a link.
+enum Forest {
+    Dir(BTreeMap<Vec<u8>, Forest>),
+    Link(Vec<u8>),
+}
+
+/// What happened while merging: names two packages both provide (the first listed wins).
+#[derive(Debug, Default)]
+pub struct ForestReport {
+    pub conflicts: Vec<String>,
+    pub links: usize,
+    pub dirs: usize,
+}
+
+/// Writes the customisation layer: `symlinkJoin` of `contents`, in the given order.
+///
+/// As `lndir` does for `symlinkJoin`, directories are merged into real directories (mode 0755),
+/// a regular file becomes an absolute symlink to its place in the store, and a symlink is copied
+/// with its target unchanged. When two packages provide the same name, the first listed keeps it
+/// and the conflict is reported. Each element of `contents` must be a directory.
+pub fn write_customisation_layer(w: &mut TarWriter, contents: &[PathBuf]) -> Result<ForestReport> {
+    let mut root = BTreeMap::new();
+    let mut report = ForestReport::default();
+    for pkg in contents {
+        let md = fs::metadata(pkg).map_err(|source| Error::Read { path: pkg.clone(), source })?;
+        if !md.is_dir() {
+            return Err(Error::store(pkg, "is not a directory, so it cannot be merged into the image root"));
+        }
+        merge(&mut root, pkg, pkg, &mut report)?;
+    }
+    let mut name = Vec::new();
+    emit(w, &root, &mut name, &mut report)?;
+    w.finish()?;
+    Ok(report)
+}
+
+fn merge(into: &mut BTreeMap<Vec<u8>, Forest>, dir: &Path, pkg: &Path, report: &mut ForestReport) -> Result<()> {
+    for child in sorted_dir(dir)? {
+        let path = dir.join(&child);
+        let md = fs::symlink_metadata(&path).map_err(|source| Error::Read { path: path.clone(), source })?;
+        let key = child.into_vec();
+        let shown = || path.strip_prefix(pkg).map(|p| p.display().to_string()).unwrap_or_default();
+        if md.is_dir() {
+            match into.entry(key).or_insert_with(|| Forest::Dir(BTreeMap::new())) {
+                Forest::Dir(sub) => merge(sub, &path, pkg, report)?,
+                Forest::Link(_) => report.conflicts.push(format!("/{}: a file from an earlier package is kept over the directory in {}", shown(), pkg.display())),
+            }
+        } else {
+            let target = if md.file_type().is_symlink() {
+                fs::read_link(&path).map_err(|source| Error::Read { path: path.clone(), source })?.into_os_string().into_vec()
+            } else {
+                path.as_os_str().as_bytes().to_vec()
+            };
+            match into.entry(key) {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(Forest::Link(target));
+                }
+                std::collections::btree_map::Entry::Occupied(_) => {
+                    report.conflicts.push(format!("/{}: provided by an earlier package, {}'s is left out", shown(), pkg.display()));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn emit(w: &mut TarWriter, dir: &BTreeMap<Vec<u8>, Forest>, name: &mut Vec<u8>, report: &mut ForestReport) -> Result<()> {
+    for (k, node) in dir {
+        let len = name.len();
+        if !name.is_empty() {
+            name.push(b'/');
+        }
+        name.extend_from_slice(k);
+        match node {
+            Forest::Dir(sub) => {
+                w.dir(name, 0o755)?;
+                report.dirs += 1;
+                emit(w, sub, name, report)?;
+            }
+            Forest::Link(target) => {
+                w.symlink(name, target)?;
+                report.links += 1;
+            }
+        }
+        name.truncate(len);
+    }
+    Ok(())
+}
+
+/// Writes a tarball to `out` through `body`, hashing it on the way; `out` appears only once the
+/// whole tarball is written.
+pub fn pack<T>(out: &Path, mtime: u64, body: impl FnOnce(&mut TarWriter) -> Result<T>) -> Result<(crate::digest::Digests, T)> {
+    let (staged, file) = crate::output::Staged::create(out)?;
+    let mut sink = HashingSink::new(Some(file));
+    let value = body(&mut TarWriter::new(&mut sink, mtime, out))?;
+    let (digests, file) = sink.finish().map_err(|source| Error::Write { path: out.to_path_buf(), source })?;
+    staged.commit(file.expect("sink was given a file"))?;
+    Ok((digests, value))
+}
+
+/// Packs the store layer of `paths` into `out`.
+pub fn pack_store_layer(out: &Path, store: &Path, paths: &[PathBuf], mtime: u64) -> Result<crate::digest::Digests> {
+    let paths = store_paths(store, paths)?;
+    Ok(pack(out, mtime, |w| write_store_layer(w, store, &paths))?.0)
+}
+
+/// Packs the customisation layer of `contents` into `out`.
+pub fn pack_customisation_layer(out: &Path, contents: &[PathBuf], mtime: u64) -> Result<(crate::digest::Digests, ForestReport)> {
+    pack(out, mtime, |w| write_customisation_layer(w, contents))
+}
