@@ -376,3 +376,42 @@ pub fn pack_store_layer(out: &Path, store: &Path, paths: &[PathBuf], mtime: u64)
 pub fn pack_customisation_layer(out: &Path, contents: &[PathBuf], mtime: u64) -> Result<(crate::digest::Digests, ForestReport)> {
     pack(out, mtime, |w| write_customisation_layer(w, contents))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header_bytes(name: &[u8], size: u64) -> Vec<u8> {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("h.tar");
+        let (staged, file) = crate::output::Staged::create(&out).unwrap();
+        let mut sink = HashingSink::new(Some(file));
+        TarWriter::new(&mut sink, 1, &out).header(name, EntryType::Regular, 0o644, size, None).unwrap();
+        let (_, file) = sink.finish().unwrap();
+        staged.commit(file.unwrap()).unwrap();
+        fs::read(&out).unwrap()
+    }
+
+    #[test]
+    fn sizes_past_the_ustar_field_go_into_pax() {
+        let small = header_bytes(b"f", 10);
+        assert_eq!(small.len(), 512, "no extended header when everything fits");
+        let big = header_bytes(b"f", 9_000_000_000);
+        assert_eq!(&big[156..157], b"x");
+        assert!(big[512..1024].starts_with(b"19 size=9000000000\n"));
+        assert_eq!(big.len(), 1536);
+    }
+
+    #[test]
+    fn pax_record_lengths_count_themselves() {
+        assert_eq!(pax_records(&[("path", b"abc".to_vec())]), b"12 path=abc\n");
+        // " linkpath=" + 90 bytes + "\n" is 101 bytes: with its own three digits, 104.
+        let r = pax_records(&[("linkpath", vec![b'a'; 90])]);
+        assert_eq!(r.len(), 104);
+        assert!(r.starts_with(b"104 linkpath="));
+        // 95 bytes plus two digits is 97: the length field stays at two digits.
+        assert!(pax_records(&[("linkpath", vec![b'a'; 85])]).starts_with(b"98 linkpath="));
+        let bin = pax_records(&[("hdrcharset", b"BINARY".to_vec())]);
+        assert_eq!(bin, b"21 hdrcharset=BINARY\n");
+    }
+}

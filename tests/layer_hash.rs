@@ -1,0 +1,404 @@
+//! `layer-hash`: tarball fidelity (checked by GNU tar), determinism, hashes against the system's
+//! tools, the manifest, builder mode, and every error case.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use nix_image_layers::manifest::{BlobRecord, ImageConfig, ManifestOutput};
+
+const BIN: &str = env!("CARGO_BIN_EXE_layer-hash");
+
+fn run(dir: &Path, args: &[&OsStr]) -> Output {
+    Command::new(BIN).args(args).current_dir(dir).env_remove("NIX_ATTRS_JSON_FILE").env_remove("NIX_STORE_DIR").output().unwrap()
+}
+
+fn os(s: &str) -> &OsStr {
+    OsStr::new(s)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Builds the fixture store under `store`; `reverse` creates everything in the opposite order,
+/// and `variant` changes owners, times and the hard-link layout, none of which may show.
+fn fixture(store: &Path, reverse: bool, variant: bool) -> Vec<PathBuf> {
+    fs::create_dir_all(store).unwrap();
+    let a = store.join("0aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-fixture-1.0");
+    let b = store.join("1bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-plain-file");
+    let c = store.join("2ccccccccccccccccccccccccccccccc-top-symlink");
+    let long_component = "n".repeat(200);
+    let mut steps: Vec<Box<dyn Fn()>> = vec![
+        Box::new({ let a = a.clone(); move || fs::create_dir_all(a.join("bin")).unwrap() }),
+        Box::new({ let a = a.clone(); move || fs::create_dir_all(a.join("share/empty-dir")).unwrap() }),
+        Box::new({ let a = a.clone(); let l = long_component.clone(); move || fs::create_dir_all(a.join(format!("share/{l}/{l}"))).unwrap() }),
+        Box::new({ let a = a.clone(); move || fs::create_dir_all(a.join("lib")).unwrap() }),
+    ];
+    let files: Vec<(PathBuf, Vec<u8>, u32)> = vec![
+        (a.join("bin/tool"), b"#!/bin/sh\necho tool\n".to_vec(), 0o555),
+        (a.join("share/empty-file"), Vec::new(), 0o444),
+        (a.join(format!("share/{long_component}/{long_component}/deep-file-beyond-255-bytes")), b"deep".to_vec(), 0o444),
+        (a.join(format!("share/{}", "f".repeat(150))), b"long name".to_vec(), 0o644),
+        (a.join(OsStr::from_bytes(b"share/latin1-\xe9t\xe9")), b"not utf-8".to_vec(), 0o444),
+        (a.join(OsStr::from_bytes(&[b"share/long-latin1-".as_slice(), &[0xe9u8; 130]].concat())), b"long, not utf-8".to_vec(), 0o444),
+        (a.join("lib/large.bin"), (0..3_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect(), 0o444),
+        (b.clone(), b"a store path that is a file\n".to_vec(), 0o444),
+    ];
+    for (p, data, mode) in files.iter().cloned() {
+        steps.push(Box::new(move || {
+            fs::write(&p, &data).unwrap();
+            fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+        }));
+    }
+    let a2 = a.clone();
+    steps.push(Box::new(move || {
+        symlink("../share", a2.join("bin/share-dir-link")).unwrap();
+        symlink("/nonexistent/dangling/target", a2.join("bin/dangling")).unwrap();
+        symlink(format!("../share/{}", "t".repeat(120)), a2.join("bin/long-target")).unwrap();
+    }));
+    let (a3, c2) = (a.clone(), c.clone());
+    steps.push(Box::new(move || symlink(&a3, &c2).unwrap()));
+    if reverse {
+        // Directories must exist first; reverse only the order of everything inside them.
+        let dirs: Vec<_> = steps.drain(..4).collect();
+        steps.reverse();
+        for (i, d) in dirs.into_iter().enumerate() {
+            steps.insert(i, d);
+        }
+    }
+    for s in steps {
+        s();
+    }
+    // Hard links: the same content twice, linked or not depending on the variant.
+    let tool = a.join("bin/tool");
+    if variant {
+        fs::hard_link(&tool, a.join("lib/tool-hardlink")).unwrap();
+        Command::new("chown").args(["-R", "-h", "12345:54321"]).arg(&a).status().unwrap();
+        Command::new("touch").args(["-h", "-d", "2001-02-03 04:05:06"]).arg(&tool).arg(a.join("bin")).status().unwrap();
+    } else {
+        fs::copy(&tool, a.join("lib/tool-hardlink")).unwrap();
+        fs::set_permissions(a.join("lib/tool-hardlink"), fs::Permissions::from_mode(0o555)).unwrap();
+    }
+    vec![c, a, b]
+}
+
+fn pack(dir: &Path, store: &Path, paths: &[PathBuf], out: &str) -> Output {
+    let mut args: Vec<&OsStr> = vec![os("layer"), os("--store-dir"), store.as_os_str(), os("--out"), os(out)];
+    args.extend(paths.iter().map(|p| p.as_os_str()));
+    run(dir, &args)
+}
+
+#[derive(Debug, PartialEq)]
+enum Kind {
+    Dir,
+    File(Vec<u8>),
+    Link(PathBuf),
+}
+
+/// Every entry below `root`: relative name -> (kind, permission bits).
+fn walk(root: &Path) -> BTreeMap<Vec<u8>, (Kind, u32)> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        for e in fs::read_dir(&p).unwrap() {
+            let e = e.unwrap();
+            let path = e.path();
+            let md = fs::symlink_metadata(&path).unwrap();
+            let rel = path.strip_prefix(root).unwrap().as_os_str().as_bytes().to_vec();
+            let kind = if md.is_dir() {
+                stack.push(path.clone());
+                Kind::Dir
+            } else if md.file_type().is_symlink() {
+                Kind::Link(fs::read_link(&path).unwrap())
+            } else {
+                Kind::File(fs::read(&path).unwrap())
+            };
+            out.insert(rel, (kind, md.mode() & 0o7777));
+        }
+    }
+    out
+}
+
+#[test]
+fn gnu_tar_extracts_exactly_the_store() {
+    if !common::have_tool("tar", "gnu_tar_extracts_exactly_the_store") {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let store = d.path().join("root/nix/store");
+    let paths = fixture(&store, false, true);
+    let o = pack(d.path(), &store, &paths, "layer.tar");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let x = d.path().join("x");
+    fs::create_dir(&x).unwrap();
+    let t = Command::new("tar").args(["-xpf", "../layer.tar"]).current_dir(&x).output().unwrap();
+    assert!(t.status.success(), "GNU tar: {}", String::from_utf8_lossy(&t.stderr));
+    // Inside the store: every entry, its type, permission bits, content and link target.
+    let expected = walk(&store);
+    let got = walk(&x.join(store.strip_prefix("/").unwrap()));
+    let missing: Vec<_> = expected.keys().filter(|k| !got.contains_key(*k)).map(|k| String::from_utf8_lossy(k).into_owned()).collect();
+    let extra: Vec<_> = got.keys().filter(|k| !expected.contains_key(*k)).map(|k| String::from_utf8_lossy(k).into_owned()).collect();
+    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}, extra {extra:?}");
+    for (k, v) in &expected {
+        assert_eq!(&got[k], v, "{}", String::from_utf8_lossy(k));
+    }
+    assert!(expected.len() > 15, "the fixture is all there");
+    // Outside it: only the store directory's ancestors, each a directory of mode 0755.
+    let mut dir = x.clone();
+    for component in store.strip_prefix("/").unwrap().components() {
+        let entries: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(entries, vec![component.as_os_str().to_os_string()], "only the store's ancestors in {}", dir.display());
+        dir = dir.join(component);
+        assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o7777, 0o755, "{}", dir.display());
+    }
+    // The listing shows owners 0/0, the fixed mtime, directories first and names in byte order.
+    let list = Command::new("tar").args(["--numeric-owner", "--full-time", "-tvf", "layer.tar"]).current_dir(d.path()).output().unwrap();
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(list.lines().all(|l| l.contains(" 0/0 ") && l.contains("1970-01-01 00:00:01")), "{list}");
+    let names = Command::new("tar").args(["-tf", "layer.tar"]).current_dir(d.path()).output().unwrap().stdout;
+    let names: Vec<&[u8]> = names.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+    assert_eq!(names[0], b"tmp/");
+    let mut sorted = names.clone();
+    sorted.sort_by(|a, b| a.strip_suffix(b"/").unwrap_or(a).split(|&c| c == b'/').cmp(b.strip_suffix(b"/").unwrap_or(b).split(|&c| c == b'/')));
+    assert_eq!(names, sorted, "depth-first, each directory before its contents, in byte order");
+}
+
+#[test]
+fn same_store_same_bytes_whatever_the_disk_layout() {
+    let d = tempfile::tempdir().unwrap();
+    let (s1, s2) = (d.path().join("one/nix/store"), d.path().join("two/nix/store"));
+    let p1 = fixture(&s1, false, false);
+    let p2 = fixture(&s2, true, true);
+    // Names in a layer include the store directory, so the second tree is moved to where the
+    // first was before it is packed.
+    let o = pack(d.path(), &s1, &p1, "one.tar");
+    assert!(o.status.success(), "{}", stderr(&o));
+    fs::rename(d.path().join("one"), d.path().join("one-kept")).unwrap();
+    fs::rename(d.path().join("two"), d.path().join("one")).unwrap();
+    let p2: Vec<PathBuf> = p2.iter().rev().map(|p| s1.join(p.file_name().unwrap())).collect();
+    // The top-level symlink pointed into the second tree's old place: give it the same target.
+    let link = s1.join("2ccccccccccccccccccccccccccccccc-top-symlink");
+    fs::remove_file(&link).unwrap();
+    symlink(s1.join("0aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-fixture-1.0"), &link).unwrap();
+    let o = pack(d.path(), &s1, &p2, "two.tar");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (a, b) = (fs::read(d.path().join("one.tar")).unwrap(), fs::read(d.path().join("two.tar")).unwrap());
+    assert_eq!(a.len(), b.len());
+    assert!(a == b, "layers differ");
+    // And the same paths listed twice, or with trailing slashes, change nothing.
+    let mut again: Vec<PathBuf> = p2.iter().map(|p| PathBuf::from(format!("{}/", p.display()))).collect();
+    again.extend(p2.clone());
+    let o = pack(d.path(), &s1, &again, "three.tar");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(fs::read(d.path().join("three.tar")).unwrap() == a);
+}
+
+#[test]
+fn digests_agree_with_sha256sum_openssl_and_stat() {
+    if !common::have_tool("sha256sum", "digests_agree") || !common::have_tool("openssl", "digests_agree") {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let store = d.path().join("nix/store");
+    let paths = fixture(&store, false, false);
+    let o = pack(d.path(), &store, &paths, "layer.tar");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let printed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let sh = |cmd: &str| String::from_utf8(Command::new("sh").arg("-c").arg(cmd).current_dir(d.path()).output().unwrap().stdout).unwrap();
+    assert_eq!(printed["sha256"], sh("sha256sum layer.tar").split(' ').next().unwrap());
+    assert_eq!(printed["md5"], sh("openssl dgst -md5 -binary layer.tar | openssl enc -base64").trim());
+    assert_eq!(printed["size"], sh("stat -c %s layer.tar").trim().parse::<u64>().unwrap());
+    let keys: Vec<&str> = printed.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys.len(), 3);
+    // `hash` prints the seed's record for existing files.
+    let o = run(d.path(), &[os("hash"), os("layer.tar")]);
+    assert!(o.status.success());
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.starts_with(r#"[{"size":"#), "{text}");
+    let recs: Vec<BlobRecord> = serde_json::from_str(&text).unwrap();
+    assert_eq!((recs[0].sha256.as_str(), recs[0].path.as_str()), (printed["sha256"].as_str().unwrap(), "layer.tar"));
+}
+
+#[test]
+fn customisation_layer_is_the_symlink_join_first_package_wins() {
+    let d = tempfile::tempdir().unwrap();
+    let store = d.path().join("nix/store");
+    let (p1, p2) = (store.join("aaa-one"), store.join("bbb-two"));
+    fs::create_dir_all(p1.join("bin")).unwrap();
+    fs::create_dir_all(p2.join("bin")).unwrap();
+    fs::create_dir_all(p2.join("share/man")).unwrap();
+    fs::write(p1.join("bin/hello"), "one").unwrap();
+    fs::write(p2.join("bin/hello"), "two").unwrap();
+    fs::write(p2.join("bin/other"), "two").unwrap();
+    fs::write(p2.join("share/man/page"), "man").unwrap();
+    symlink("other", p2.join("bin/alias")).unwrap();
+    let o = run(d.path(), &[os("customisation"), os("--out"), os("c.tar"), os("--meta"), os("c.json"), p1.as_os_str(), p2.as_os_str()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("/bin/hello") && stderr(&o).contains("1 conflicts"), "{}", stderr(&o));
+    let x = d.path().join("x");
+    fs::create_dir(&x).unwrap();
+    assert!(Command::new("tar").args(["-xf", "../c.tar"]).current_dir(&x).status().unwrap().success());
+    let got = walk(&x);
+    let names: Vec<String> = got.keys().map(|k| String::from_utf8_lossy(k).into_owned()).collect();
+    assert_eq!(names, ["bin", "bin/alias", "bin/hello", "bin/other", "share", "share/man", "share/man/page"]);
+    assert_eq!(got[&b"bin/hello"[..]].0, Kind::Link(p1.join("bin/hello")));
+    assert_eq!(got[&b"bin/other"[..]].0, Kind::Link(p2.join("bin/other")));
+    assert_eq!(got[&b"bin/alias"[..]].0, Kind::Link(PathBuf::from("other")));
+    assert_eq!(got[&b"share/man"[..]], (Kind::Dir, 0o755));
+    let rec: BlobRecord = serde_json::from_slice(&fs::read(d.path().join("c.json")).unwrap()).unwrap();
+    assert_eq!(rec.path, d.path().join("c.tar").display().to_string());
+    assert_eq!(rec.size, fs::metadata(d.path().join("c.tar")).unwrap().len());
+    // A file cannot be merged into /.
+    fs::write(store.join("ccc-file"), "x").unwrap();
+    let o = run(d.path(), &[os("customisation"), os("--out"), os("bad.tar"), store.join("ccc-file").as_os_str()]);
+    assert!(!o.status.success() && stderr(&o).contains("ccc-file") && stderr(&o).contains("not a directory"));
+    assert!(!d.path().join("bad.tar").exists());
+}
+
+#[test]
+fn manifest_and_config_match_the_files_they_name() {
+    let d = tempfile::tempdir().unwrap();
+    let store = d.path().join("nix/store");
+    let paths = fixture(&store, false, false);
+    for (i, p) in paths.iter().enumerate() {
+        let meta = format!("l{i}.json");
+        let out = format!("l{i}.tar");
+        let mut args: Vec<&OsStr> = vec![os("layer"), os("--store-dir"), store.as_os_str(), os("--out"), os(&out), os("--meta"), os(&meta), p.as_os_str()];
+        args.truncate(8);
+        let o = run(d.path(), &args);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let o = run(d.path(), &[os("manifest"), os("--out"), os("manifest-output.json"), os("--config-out"), os("config.json"), os("--system"), os("aarch64-linux"), os("--image-config"), os(r#"{"Cmd":["/bin/tool"]}"#), os("l2.json"), os("l0.json"), os("l1.json")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out: ManifestOutput = serde_json::from_slice(&fs::read(d.path().join("manifest-output.json")).unwrap()).unwrap();
+    let cfg: ImageConfig = serde_json::from_slice(&fs::read(d.path().join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg.architecture, "arm64");
+    assert_eq!(cfg.config["Cmd"][0], "/bin/tool");
+    assert_eq!(out.manifest.schema_version, 2);
+    assert_eq!(out.manifest.layers.len(), 3);
+    assert_eq!(cfg.rootfs.diff_ids, out.manifest.layers.iter().map(|l| l.digest.clone()).collect::<Vec<_>>());
+    // The order given, not re-sorted.
+    let l2: BlobRecord = serde_json::from_slice(&fs::read(d.path().join("l2.json")).unwrap()).unwrap();
+    assert_eq!(out.manifest.layers[0].digest, format!("sha256:{}", l2.sha256));
+    // Every blob, the config included, is located, and its bytes match digest, md5 and size.
+    assert_eq!(out.layer_locations.len(), 4);
+    let descriptors: Vec<_> = out.manifest.layers.iter().chain(std::iter::once(&out.manifest.config)).collect();
+    for desc in descriptors {
+        let hex = desc.digest.strip_prefix("sha256:").unwrap();
+        let loc = &out.layer_locations[hex];
+        let bytes = fs::read(&loc.path).unwrap();
+        let dg = nix_image_layers::digest::digest_bytes(&bytes);
+        assert_eq!((dg.sha256.as_str(), dg.md5.as_str(), dg.size), (hex, loc.md5.as_str(), desc.size));
+    }
+    let o = run(d.path(), &[os("manifest"), os("--out"), os("m2.json"), os("--config-out"), os("c2.json"), os("--system"), os("mips-linux"), os("l0.json")]);
+    assert!(!o.status.success() && stderr(&o).contains("mips-linux"));
+    assert!(!d.path().join("m2.json").exists() && !d.path().join("c2.json").exists());
+}
+
+#[test]
+fn builder_mode_packs_layers_and_writes_the_manifest() {
+    let d = tempfile::tempdir().unwrap();
+    let store = d.path().join("nix/store");
+    let paths = fixture(&store, false, false);
+    let attrs = |v: serde_json::Value| fs::write(d.path().join(".attrs.json"), serde_json::to_vec(&v).unwrap()).unwrap();
+    let p = |s: &str| d.path().join(s).display().to_string();
+    attrs(serde_json::json!({"mode": "layer", "storeDir": store, "paths": paths, "outputs": {"out": p("layer.tar"), "meta": p("layer.json")}}));
+    let o = run(d.path(), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    attrs(serde_json::json!({"mode": "customisation", "contents": [paths[1]], "outputs": {"out": p("cust.tar"), "meta": p("cust.json")}}));
+    let o = run(d.path(), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    attrs(serde_json::json!({"mode": "manifest", "layers": [p("layer.json"), p("cust.json")], "name": "test", "system": "x86_64-linux",
+        "outputs": {"out": p("manifest-output.json"), "config": p("config.json")}}));
+    let o = run(d.path(), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out: ManifestOutput = serde_json::from_slice(&fs::read(d.path().join("manifest-output.json")).unwrap()).unwrap();
+    assert_eq!(out.layer_locations.values().filter(|l| l.path == p("config.json")).count(), 1);
+    assert_eq!(out.manifest.layers.len(), 2);
+    attrs(serde_json::json!({"mode": "bake", "outputs": {"out": p("x")}}));
+    let o = run(d.path(), &[]);
+    assert!(!o.status.success() && stderr(&o).contains("bake"));
+}
+
+fn no_leftovers(dir: &Path) {
+    let left: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name()).filter(|n| n.to_string_lossy().contains("out.tar")).collect();
+    assert!(left.is_empty(), "output or temp file left behind: {left:?}");
+}
+
+#[test]
+fn bad_store_contents_fail_naming_the_path_and_leave_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let store = d.path().join("nix/store");
+    let good = store.join("aaa-good");
+    fs::create_dir_all(&good).unwrap();
+    fs::write(good.join("f"), "x").unwrap();
+    let fifo = store.join("bbb-fifo/pipe");
+    fs::create_dir_all(fifo.parent().unwrap()).unwrap();
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let sock_dir = store.join("ccc-socket");
+    fs::create_dir_all(&sock_dir).unwrap();
+    let _sock = std::os::unix::net::UnixListener::bind(sock_dir.join("sock")).unwrap();
+    let dev_dir = store.join("ddd-device");
+    fs::create_dir_all(&dev_dir).unwrap();
+    let have_dev = Command::new("mknod").arg(dev_dir.join("null")).args(["c", "1", "3"]).status().map(|s| s.success()).unwrap_or(false);
+
+    let check = |paths: &[&Path], needles: &[&str]| {
+        let o = pack(d.path(), &store, &paths.iter().map(|p| p.to_path_buf()).collect::<Vec<_>>(), "out.tar");
+        assert!(!o.status.success(), "{paths:?} should fail");
+        let err = stderr(&o);
+        for n in needles {
+            assert!(err.contains(n), "error should mention {n:?}: {err}");
+        }
+        no_leftovers(d.path());
+    };
+    check(&[&good, store.join("bbb-fifo").as_path()], &[fifo.to_str().unwrap(), "fifo"]);
+    check(&[sock_dir.as_path()], &["sock", "socket"]);
+    if have_dev {
+        check(&[dev_dir.as_path()], &["null", "character device"]);
+    } else {
+        eprintln!("SKIPPED device-file case: mknod is not permitted here");
+    }
+    check(&[store.join("eee-missing").as_path()], &["eee-missing"]);
+    check(&[Path::new("/etc/hostname")], &["/etc/hostname", "not a store path"]);
+    check(&[good.join("f").as_path()], &["aaa-good/f", "not a store path"]);
+    check(&[store.as_path()], &["not a store path"]);
+    // Unreadable content: root reads everything, so only check it when not root.
+    let secret = store.join("fff-secret");
+    fs::create_dir_all(&secret).unwrap();
+    fs::write(secret.join("s"), "x").unwrap();
+    fs::set_permissions(secret.join("s"), fs::Permissions::from_mode(0)).unwrap();
+    if fs::read(secret.join("s")).is_err() {
+        check(&[secret.as_path()], &["fff-secret/s"]);
+    }
+}
+
+#[test]
+fn a_file_that_changes_size_while_read_is_an_error() {
+    use nix_image_layers::digest::HashingSink;
+    use nix_image_layers::tarball::TarWriter;
+    let d = tempfile::tempdir().unwrap();
+    let f = d.path().join("ten");
+    fs::write(&f, "0123456789").unwrap();
+    for (declared, word) in [(5, "grew"), (20, "shrank")] {
+        let mut sink = HashingSink::new(None);
+        let mut w = TarWriter::new(&mut sink, 1, Path::new("out.tar"));
+        let e = w.file(b"ten", 0o644, declared, &f).unwrap_err().to_string();
+        assert!(e.contains(word) && e.contains("ten"), "{e}");
+    }
+}
+
+#[test]
+fn write_errors_fail_loudly() {
+    let d = tempfile::tempdir().unwrap();
+    let store = d.path().join("nix/store");
+    fs::create_dir_all(store.join("aaa-x")).unwrap();
+    let o = pack(d.path(), &store, &[store.join("aaa-x")], "no/such/dir/out.tar");
+    assert!(!o.status.success() && stderr(&o).contains("cannot write") && stderr(&o).contains("no/such/dir/out.tar"), "{}", stderr(&o));
+}
