@@ -13,9 +13,14 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::output::read_file;
 
-/// Where the structured attributes of the current build are.
+/// Where the structured attributes of the current build are: `$NIX_ATTRS_JSON_FILE` if it names
+/// a file, else `./.attrs.json`. (Nix 2.8 sets the variable to the host-side path even inside the
+/// sandbox, where the file is in the build directory instead.)
 pub fn default_path() -> PathBuf {
-    std::env::var_os("NIX_ATTRS_JSON_FILE").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".attrs.json"))
+    std::env::var_os("NIX_ATTRS_JSON_FILE")
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(".attrs.json"))
 }
 
 /// True when this process looks like a Nix builder with structured attributes.

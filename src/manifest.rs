@@ -146,6 +146,29 @@ pub fn manifest_output(layers: &[BlobRecord], config_bytes: &[u8], config_path: 
     }
 }
 
+/// What skopeo's `dir:` transport expects in its `version` file.
+pub const DIR_LAYOUT_VERSION: &str = "Directory Transport Version: 1.1\n";
+
+/// Lays an image out in skopeo's `dir:` format in the new directory `dir`: `manifest.json` (the
+/// manifest's exact bytes), `version`, and every blob as a symlink, named by its bare hex digest,
+/// to the store file that holds it. `skopeo copy --preserve-digests dir:DIR docker://...` then
+/// pushes exactly these bytes.
+pub fn write_dir_layout(dir: &std::path::Path, output: &ManifestOutput) -> Result<()> {
+    let werr = |source| Error::Write { path: dir.to_path_buf(), source };
+    std::fs::create_dir(dir).map_err(werr)?;
+    let descriptors = output.manifest.layers.iter().chain(std::iter::once(&output.manifest.config));
+    for d in descriptors {
+        let hex = d.digest.strip_prefix("sha256:").unwrap_or(&d.digest);
+        let loc = output.layer_locations.get(hex).ok_or_else(|| Error::invalid(dir, format!("no layerLocations entry for {}", d.digest)))?;
+        let link = dir.join(hex);
+        if !link.exists() {
+            std::os::unix::fs::symlink(&loc.path, &link).map_err(|source| Error::Write { path: link.clone(), source })?;
+        }
+    }
+    std::fs::write(dir.join("manifest.json"), to_json(&output.manifest)).map_err(werr)?;
+    std::fs::write(dir.join("version"), DIR_LAYOUT_VERSION).map_err(werr)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -239,7 +239,7 @@ fn customisation_layer_is_the_symlink_join_first_package_wins() {
     fs::write(p2.join("bin/other"), "two").unwrap();
     fs::write(p2.join("share/man/page"), "man").unwrap();
     symlink("other", p2.join("bin/alias")).unwrap();
-    let o = run(d.path(), &[os("customisation"), os("--out"), os("c.tar"), os("--meta"), os("c.json"), p1.as_os_str(), p2.as_os_str()]);
+    let o = run(d.path(), &[os("customisation"), os("--out"), os("c.tar"), os("--record"), os("c.json"), p1.as_os_str(), p2.as_os_str()]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("/bin/hello") && stderr(&o).contains("1 conflicts"), "{}", stderr(&o));
     let x = d.path().join("x");
@@ -270,7 +270,7 @@ fn manifest_and_config_match_the_files_they_name() {
     for (i, p) in paths.iter().enumerate() {
         let meta = format!("l{i}.json");
         let out = format!("l{i}.tar");
-        let mut args: Vec<&OsStr> = vec![os("layer"), os("--store-dir"), store.as_os_str(), os("--out"), os(&out), os("--meta"), os(&meta), p.as_os_str()];
+        let mut args: Vec<&OsStr> = vec![os("layer"), os("--store-dir"), store.as_os_str(), os("--out"), os(&out), os("--record"), os(&meta), p.as_os_str()];
         args.truncate(8);
         let o = run(d.path(), &args);
         assert!(o.status.success(), "{}", stderr(&o));
@@ -309,13 +309,13 @@ fn builder_mode_packs_layers_and_writes_the_manifest() {
     let paths = fixture(&store, false, false);
     let attrs = |v: serde_json::Value| fs::write(d.path().join(".attrs.json"), serde_json::to_vec(&v).unwrap()).unwrap();
     let p = |s: &str| d.path().join(s).display().to_string();
-    attrs(serde_json::json!({"mode": "layer", "storeDir": store, "paths": paths, "outputs": {"out": p("layer.tar"), "meta": p("layer.json")}}));
+    attrs(serde_json::json!({"mode": "layer", "storeDir": store, "paths": paths, "outputs": {"out": p("layer.tar"), "record": p("layer.json")}}));
     let o = run(d.path(), &[]);
     assert!(o.status.success(), "{}", stderr(&o));
-    attrs(serde_json::json!({"mode": "customisation", "contents": [paths[1]], "outputs": {"out": p("cust.tar"), "meta": p("cust.json")}}));
+    attrs(serde_json::json!({"mode": "customisation", "contents": [paths[1]], "outputs": {"out": p("cust.tar"), "record": p("cust.json")}}));
     let o = run(d.path(), &[]);
     assert!(o.status.success(), "{}", stderr(&o));
-    attrs(serde_json::json!({"mode": "manifest", "layers": [p("layer.json"), p("cust.json")], "name": "test", "system": "x86_64-linux",
+    attrs(serde_json::json!({"mode": "manifest", "layers": [p("layer.json"), p("cust.json")], "system": "x86_64-linux",
         "outputs": {"out": p("manifest-output.json"), "config": p("config.json")}}));
     let o = run(d.path(), &[]);
     assert!(o.status.success(), "{}", stderr(&o));

@@ -21,10 +21,12 @@ use nix_image_layers::{Error, Result};
 /// Write deterministic image layers hashed in one pass, and the image's config and manifest.
 ///
 /// Run with no arguments inside a Nix build with `__structuredAttrs = true`, the attribute `mode`
-/// chooses the work: `layer` (attribute `paths`; outputs `out`, the tarball, and `meta`),
-/// `customisation` (attribute `contents`; outputs `out` and `meta`) or `manifest` (attributes
-/// `layers`, a list of meta files, `name`, `system` and optional `imageConfig`; outputs `out`,
-/// manifest-output.json, and `config`). `mtime` and `storeDir` are optional everywhere.
+/// chooses the work: `layer` (attribute `paths`; outputs `out`, the tarball, and `record`),
+/// `customisation` (attribute `contents`; outputs `out` and `record`) or `manifest` (attributes
+/// `layers`, a list of record files, `system` and optional `imageConfig`; outputs `out`,
+/// manifest-output.json, and `config`), `layout` (attribute `manifest`; output `out`, a directory
+/// in skopeo's dir: format) or `text` (attribute `text`, written to `out`). `mtime` and
+/// `storeDir` are optional.
 #[derive(Parser)]
 #[command(version, verbatim_doc_comment)]
 struct Cli {
@@ -41,7 +43,7 @@ enum Command {
         out: PathBuf,
         /// Also write the layer's record {size, sha256, md5, path} to this file
         #[arg(long, value_name = "FILE")]
-        meta: Option<PathBuf>,
+        record: Option<PathBuf>,
         /// The store directory [default: $NIX_STORE_DIR, else /nix/store]
         #[arg(long, value_name = "DIR")]
         store_dir: Option<PathBuf>,
@@ -57,7 +59,7 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
         #[arg(long, value_name = "FILE")]
-        meta: Option<PathBuf>,
+        record: Option<PathBuf>,
         #[arg(long, default_value_t = DEFAULT_MTIME)]
         mtime: u64,
         /// Top-level contents of the image, in priority order
@@ -84,6 +86,15 @@ enum Command {
         #[arg(required = true)]
         records: Vec<PathBuf>,
     },
+    /// Lay an image out in skopeo's dir: format (manifest.json, version, blobs as symlinks)
+    Layout {
+        /// manifest-output.json of the image
+        #[arg(long, value_name = "FILE")]
+        manifest: PathBuf,
+        /// The directory to create
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Print [{size, sha256, md5, path}] for existing files
     Hash {
         #[arg(required = true)]
@@ -104,15 +115,15 @@ fn main() -> ExitCode {
 
 fn cli(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Layer { out, meta, store_dir, mtime, paths } => {
+        Command::Layer { out, record, store_dir, mtime, paths } => {
             let store = tarball::store_dir(store_dir.as_deref());
             let d = store_layer(&out, &store, &paths, mtime)?;
-            finish_layer(&out, meta.as_deref(), &d)?;
+            finish_layer(&out, record.as_deref(), &d)?;
             print_json(&d)
         }
-        Command::Customisation { out, meta, mtime, paths } => {
+        Command::Customisation { out, record, mtime, paths } => {
             let d = customisation_layer(&out, &paths, mtime)?;
-            finish_layer(&out, meta.as_deref(), &d)?;
+            finish_layer(&out, record.as_deref(), &d)?;
             print_json(&d)
         }
         Command::Manifest { out, config_out, config_path, system, image_config, records } => {
@@ -123,6 +134,7 @@ fn cli(cli: Cli) -> Result<()> {
             let image_config = parse_image_config("--image-config", &image_config)?;
             write_manifest(&records, &system, image_config, &out, &config_out, &config_path)
         }
+        Command::Layout { manifest, out } => layout(&manifest, &out),
         Command::Hash { files } => {
             let records = files
                 .iter()
@@ -145,13 +157,13 @@ fn builder() -> Result<()> {
                 return Err(Error::Invalid { path: a.path().to_path_buf(), what: "attribute `paths` is empty: a layer needs store paths".into() });
             }
             let d = store_layer(&out, &store, &paths, mtime)?;
-            finish_layer(&out, Some(&a.required_output("meta")?), &d)
+            finish_layer(&out, Some(&a.required_output("record")?), &d)
         }
         "customisation" => {
             let out = a.required_output("out")?;
             let contents: Vec<PathBuf> = a.strings("contents")?.into_iter().map(PathBuf::from).collect();
             let d = customisation_layer(&out, &contents, mtime)?;
-            finish_layer(&out, Some(&a.required_output("meta")?), &d)
+            finish_layer(&out, Some(&a.required_output("record")?), &d)
         }
         "manifest" => {
             let records: Vec<PathBuf> = a.strings("layers")?.into_iter().map(PathBuf::from).collect();
@@ -164,9 +176,12 @@ fn builder() -> Result<()> {
             let config_path = config_out.display().to_string();
             write_manifest(&records, a.required_string("system")?, image_config, &a.required_output("out")?, &config_out, &config_path)
         }
+        "layout" => layout(Path::new(a.required_string("manifest")?), &a.required_output("out")?),
+        // A file with given contents, so that even an error result needs no stdenv.
+        "text" => write_output(&a.required_output("out")?, a.required_string("text")?.as_bytes()),
         other => Err(Error::Invalid {
             path: a.path().to_path_buf(),
-            what: format!("attribute `mode` is `{other}`; expected layer, customisation or manifest"),
+            what: format!("attribute `mode` is `{other}`; expected layer, customisation, manifest, layout or text"),
         }),
     }
 }
@@ -202,11 +217,11 @@ fn log_done(out: &Path, d: &Digests, start: Instant) {
     );
 }
 
-fn finish_layer(out: &Path, meta: Option<&Path>, d: &Digests) -> Result<()> {
-    if let Some(meta) = meta {
+fn finish_layer(out: &Path, record_file: Option<&Path>, d: &Digests) -> Result<()> {
+    if let Some(record_file) = record_file {
         let path = std::path::absolute(out).map_err(|source| Error::Write { path: out.to_path_buf(), source })?;
         let record = BlobRecord::new(d.clone(), path.display().to_string());
-        write_output(meta, &manifest::to_json(&record))?;
+        write_output(record_file, &manifest::to_json(&record))?;
     }
     Ok(())
 }
@@ -216,6 +231,14 @@ fn parse_image_config(origin: &str, text: &str) -> Result<serde_json::Map<String
         Ok(serde_json::Value::Object(m)) => Ok(m),
         _ => Err(Error::Usage(format!("{origin}: expected a JSON object, got {text}"))),
     }
+}
+
+fn layout(manifest_file: &Path, out: &Path) -> Result<()> {
+    let output: manifest::ManifestOutput = serde_json::from_slice(&read_file(manifest_file)?)
+        .map_err(|source| Error::Json { path: manifest_file.to_path_buf(), source })?;
+    manifest::write_dir_layout(out, &output)?;
+    eprintln!("laid out {} blobs in {} (skopeo dir: format)", output.manifest.layers.len() + 1, out.display());
+    Ok(())
 }
 
 /// Reads layer records, in order, from files holding one record or a list of them.

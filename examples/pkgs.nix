@@ -1,0 +1,113 @@
+# A small package set for examples and tests, made with builtins.derivation alone: no nixpkgs.
+#
+# It has what image building must cope with: packages that reference each other, nested attribute
+# sets (`xorg.xev`), camel-case top-level names (`haskellPackages`), long file names, hard links
+# and symlinks, and a runnable program, so an image made from it can really run. Every builder is
+# Debian's static busybox (package busybox-static), imported into the store, so builds also work
+# in the Nix sandbox.
+{
+  # The system the packages are built for; also what build-image.nix reads as the host platform.
+  system ? builtins.currentSystem,
+  # Changing this changes `libgreeting` and so every package that depends on it, for update tests.
+  greetingVersion ? "1.0",
+  # Where the static busybox binary is on this machine.
+  busyboxDir ? /usr/bin,
+}:
+let
+  # A store path holding only `busybox`, so that busybox sees its own name in argv[0].
+  busyboxStatic = builtins.path {
+    path = busyboxDir;
+    name = "busybox-static";
+    filter = p: _: baseNameOf p == "busybox";
+  };
+
+  # mkPackage { name; script; deps ? [] }: runs `script` with busybox's sh; `$out` is the
+  # output, `$deps` the store paths of `deps` (written into the output, so they become references).
+  mkPackage = { name, script, deps ? [ ] }:
+    derivation {
+      inherit name system deps;
+      builder = "${busyboxStatic}/busybox";
+      args = [ "sh" "-euc" script ];
+      PATH = "${busyboxStatic}";
+      bb = "${busyboxStatic}/busybox";
+    };
+
+  # busybox as a package: bin/busybox plus applet links, so an image gets /bin/sh and friends.
+  busybox = mkPackage {
+    name = "busybox-1.36";
+    script = ''
+      $bb mkdir -p $out/bin
+      $bb cp $bb $out/bin/busybox
+      for a in sh echo cat ls env test true; do $bb ln -s busybox $out/bin/$a; done
+    '';
+  };
+
+  libgreeting = mkPackage {
+    name = "libgreeting-${greetingVersion}";
+    script = ''
+      $bb mkdir -p $out/lib $out/share
+      echo "Hello from libgreeting ${greetingVersion}" > $out/share/greeting
+      $bb head -c 200000 $bb > $out/lib/libgreeting.so.1
+      $bb ln -s libgreeting.so.1 $out/lib/libgreeting.so
+    '';
+  };
+
+  # A base library most packages use, like glibc.
+  libbase = mkPackage {
+    name = "libbase-2.0";
+    script = ''
+      $bb mkdir -p $out/lib
+      $bb head -c 300000 $bb > $out/lib/libbase.so.2
+    '';
+  };
+
+  # A runnable program: a busybox script that reads libgreeting's data.
+  hello = mkPackage {
+    name = "hello-2.12";
+    deps = [ busybox libgreeting libbase ];
+    script = ''
+      set -- $deps
+      $bb mkdir -p $out/bin $out/share/doc/hello
+      printf '#!%s/bin/sh\nread -r line < %s/share/greeting\necho "$line, and hello, world!"\n' "$1" "$2" > $out/bin/hello
+      $bb chmod 555 $out/bin/hello
+      echo "uses $3" > $out/share/doc/hello/README
+    '';
+  };
+
+  # Odd file system contents: long names, hard links, symlinks to directories, empty things.
+  oddities = mkPackage {
+    name = "oddities-0.1";
+    deps = [ libbase ];
+    script = ''
+      long=$($bb printf 'n%.0s' $($bb seq 1 150))
+      $bb mkdir -p $out/share/$long/$long $out/share/empty-dir $out/bin
+      echo deep > $out/share/$long/$long/file-with-a-path-over-255-bytes
+      echo original > $out/share/original
+      $bb ln $out/share/original $out/share/hard-link
+      $bb ln -s ../share $out/bin/share-link
+      $bb ln -s /nonexistent/target $out/bin/dangling
+      : > $out/share/empty-file
+      echo "$deps" > $out/share/deps
+    '';
+  };
+
+  xev = mkPackage {
+    name = "xev-1.2";
+    deps = [ libbase ];
+    script = ''$bb mkdir -p $out/bin; printf '#!/bin/sh\necho xev\n' > $out/bin/xev; $bb chmod 555 $out/bin/xev; echo "$deps" > $out/bin/.deps'';
+  };
+
+  stylish-haskell = mkPackage {
+    name = "stylish-haskell-0.14";
+    deps = [ libbase libgreeting ];
+    script = ''$bb mkdir -p $out/bin; echo "$deps" > $out/bin/stylish-haskell'';
+  };
+in
+{
+  inherit busybox libgreeting libbase hello oddities busyboxStatic;
+  xorg = { inherit xev; };
+  haskellPackages = { inherit stylish-haskell; };
+  # What build-image.nix reads for the image architecture, as in nixpkgs.
+  stdenv.hostPlatform.system = system;
+  stdenv.buildPlatform.system = system;
+}
