@@ -23,7 +23,8 @@
   contents ? [ ],
   # Packages by attribute path in `pkgs`, as a JSON array in a string ('["hello", "xorg.xev"]').
   # A path that does not exist is retried with its top-level name matched case-insensitively
-  # ("haskellpackages.stylish-haskell" finds haskellPackages.stylish-haskell). Default: "[]".
+  # ("haskellpackages.stylish-haskell" finds haskellPackages.stylish-haskell; nested names stay
+  # exact, since nested sets often hold names that differ only in case). Default: "[]".
   packages ? "[]",
   # The most layers the image may have, the customisation layer included. Default: 96.
   maxLayers ? 96,
@@ -51,8 +52,8 @@
 }:
 let
   inherit (builtins)
-    attrNames concatLists filter foldl' fromJSON hasAttr head isAttrs isList isString
-    length listToAttrs map match replaceStrings split substring tail toJSON
+    attrNames filter fromJSON hasAttr head isAttrs isList isString
+    listToAttrs map replaceStrings split substring tail toJSON
     unsafeDiscardStringContext appendContext readFile;
 
   hostSystem = pkgs.stdenv.hostPlatform.system or pkgs.system or buildSystem;
@@ -71,8 +72,7 @@ let
     else { found = false; };
 
   # Lower-cased top-level names to the names themselves, built only if some lookup needs it.
-  lowerNames = listToAttrs (map (n: { name = toLower n; value = n; })
-    (filter (n: match ".*[A-Z].*" n != null) (attrNames pkgs)));
+  lowerNames = listToAttrs (map (n: { name = toLower n; value = n; }) (attrNames pkgs));
 
   isPackage = v: (isAttrs v && (v.type or null) == "derivation") || isString v || builtins.isPath v;
 
@@ -83,7 +83,8 @@ let
       path = splitDots n;
       exact = lookup path pkgs;
       top = head path;
-      amended = if hasAttr top lowerNames then lookup ([ lowerNames.${top} ] ++ tail path) pkgs else { found = false; };
+      lowerTop = toLower top;
+      amended = if hasAttr lowerTop lowerNames then lookup ([ lowerNames.${lowerTop} ] ++ tail path) pkgs else { found = false; };
       hit = if exact.found then exact else amended;
     in
     if path != [ ] && hit.found && isPackage hit.value then { ok = hit.value; } else { missing = n; };
@@ -139,7 +140,7 @@ let
   # 4. Config and manifest, from the layers' hash records, read at build time (not evaluation).
   manifestOutput = run "layer-hash" "manifest-output.json" {
     mode = "manifest";
-    system = hostSystem;
+    imageSystem = hostSystem;
     inherit imageConfig;
     layers = map (l: l.record) (storeLayers ++ [ customisationLayer ]);
     outputs = [ "out" "config" ];

@@ -315,7 +315,7 @@ fn builder_mode_packs_layers_and_writes_the_manifest() {
     attrs(serde_json::json!({"mode": "customisation", "contents": [paths[1]], "outputs": {"out": p("cust.tar"), "record": p("cust.json")}}));
     let o = run(d.path(), &[]);
     assert!(o.status.success(), "{}", stderr(&o));
-    attrs(serde_json::json!({"mode": "manifest", "layers": [p("layer.json"), p("cust.json")], "system": "x86_64-linux",
+    attrs(serde_json::json!({"mode": "manifest", "layers": [p("layer.json"), p("cust.json")], "imageSystem": "x86_64-linux",
         "outputs": {"out": p("manifest-output.json"), "config": p("config.json")}}));
     let o = run(d.path(), &[]);
     assert!(o.status.success(), "{}", stderr(&o));

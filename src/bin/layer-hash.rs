@@ -23,7 +23,7 @@ use nix_image_layers::{Error, Result};
 /// Run with no arguments inside a Nix build with `__structuredAttrs = true`, the attribute `mode`
 /// chooses the work: `layer` (attribute `paths`; outputs `out`, the tarball, and `record`),
 /// `customisation` (attribute `contents`; outputs `out` and `record`) or `manifest` (attributes
-/// `layers`, a list of record files, `system` and optional `imageConfig`; outputs `out`,
+/// `layers`, a list of record files, `imageSystem` and optional `imageConfig`; outputs `out`,
 /// manifest-output.json, and `config`), `layout` (attribute `manifest`; output `out`, a directory
 /// in skopeo's dir: format) or `text` (attribute `text`, written to `out`). `mtime` and
 /// `storeDir` are optional.
@@ -174,7 +174,7 @@ fn builder() -> Result<()> {
                 Some(_) => return Err(Error::Invalid { path: a.path().to_path_buf(), what: "attribute `imageConfig` should be an attribute set".into() }),
             };
             let config_path = config_out.display().to_string();
-            write_manifest(&records, a.required_string("system")?, image_config, &a.required_output("out")?, &config_out, &config_path)
+            write_manifest(&records, a.required_string("imageSystem")?, image_config, &a.required_output("out")?, &config_out, &config_path)
         }
         "layout" => layout(Path::new(a.required_string("manifest")?), &a.required_output("out")?),
         // A file with given contents, so that even an error result needs no stdenv.

@@ -43,3 +43,79 @@ pub fn sp(name: &str) -> String {
     let h: String = name.bytes().cycle().take(32).map(|b| (b'a' + b % 26) as char).collect();
     format!("/nix/store/{h}-{name}")
 }
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A directory with statically linked `bin/group-layers` and `bin/layer-hash`, built once per
+/// test process: static, so the builders also run in the Nix sandbox, where only the store is.
+pub fn static_tools() -> PathBuf {
+    static TOOLS: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    TOOLS
+        .get_or_init(|| {
+            let host = String::from_utf8(Command::new("rustc").arg("-vV").output().unwrap().stdout)
+                .unwrap()
+                .lines()
+                .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
+                .unwrap();
+            let target_dir = repo().join("target/static");
+            let st = Command::new(env!("CARGO"))
+                .args(["build", "--release", "--bin", "group-layers", "--bin", "layer-hash", "--target", &host, "--target-dir"])
+                .arg(&target_dir)
+                .current_dir(repo())
+                .env("RUSTFLAGS", "-C target-feature=+crt-static")
+                .status()
+                .unwrap();
+            assert!(st.success(), "building static tools failed");
+            let dir = repo().join("target/nix-test-tools");
+            std::fs::create_dir_all(dir.join("bin")).unwrap();
+            for b in ["group-layers", "layer-hash"] {
+                std::fs::copy(target_dir.join(&host).join("release").join(b), dir.join("bin").join(b)).unwrap();
+            }
+            dir
+        })
+        .clone()
+}
+
+/// `nix-build` with no binary cache (there is no network) and the given extra arguments;
+/// returns stdout (the out paths) or panics with the log.
+pub fn nix_build(args: &[&str]) -> String {
+    let o = nix_build_output(args);
+    assert!(o.status.success(), "nix-build {args:?} failed:\n{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+pub fn nix_build_output(args: &[&str]) -> std::process::Output {
+    Command::new("nix-build")
+        .args(["--option", "substituters", "", "--no-out-link"])
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .unwrap()
+}
+
+/// The arguments that build an image from the example package set with the static tools.
+pub fn image_args(name: &str, packages: &str, pkgs_args: &str) -> Vec<String> {
+    vec![
+        "build-image.nix".into(),
+        "--arg".into(),
+        "pkgs".into(),
+        format!("import ./examples/pkgs.nix {{ {pkgs_args} }}"),
+        "--arg".into(),
+        "tools".into(),
+        static_tools().display().to_string(),
+        "--argstr".into(),
+        "name".into(),
+        name.into(),
+        "--argstr".into(),
+        "packages".into(),
+        packages.into(),
+    ]
+}
+
+/// Every Nix test and client test needs these; under CI their absence is a failure.
+pub fn have_nix(test: &str) -> bool {
+    have_tool("nix-build", test) && have_file(Path::new("/usr/bin/busybox"), test)
+}

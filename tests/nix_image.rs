@@ -1,0 +1,333 @@
+//! build-image.nix, default.nix, overlay.nix and flake.nix under real Nix, with the example
+//! package set (no nixpkgs). The tests share one Nix store and some delete outputs, so they
+//! take turns.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Mutex;
+
+use common::{have_nix, image_args, nix_build, nix_build_output, repo, static_tools};
+use nix_image_layers::digest::digest_file;
+use nix_image_layers::manifest::{ImageConfig, ManifestOutput};
+
+static NIX: Mutex<()> = Mutex::new(());
+
+fn lock() -> std::sync::MutexGuard<'static, ()> {
+    NIX.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn build(name: &str, packages: &str, pkgs_args: &str, extra: &[&str]) -> String {
+    let args = image_args(name, packages, pkgs_args);
+    let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
+    all.extend(extra);
+    nix_build(&all).trim().to_string()
+}
+
+/// `nix-instantiate --eval --strict --json` of `expr` applied to the image `img` (an expression).
+fn eval_json(expr: &str) -> serde_json::Value {
+    let o = Command::new("nix-instantiate")
+        .args(["--eval", "--strict", "--json", "--read-write-mode", "--option", "substituters", "", "--expr", expr])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "eval failed: {}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn image_expr(packages: &str, pkgs_args: &str) -> String {
+    format!(
+        "import ./build-image.nix {{ pkgs = import ./examples/pkgs.nix {{ {pkgs_args} }}; tools = {}; name = \"t\"; packages = ''{packages}''; }}",
+        static_tools().display()
+    )
+}
+
+/// Each store layer: its out path and the store paths it packs.
+fn layers_of(packages: &str, pkgs_args: &str) -> Vec<(String, BTreeSet<String>)> {
+    let v = eval_json(&format!(
+        "map (l: {{ out = l.outPath; paths = l.drvAttrs.paths; }}) ({}).layers",
+        image_expr(packages, pkgs_args)
+    ));
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["out"].as_str().unwrap().to_string(), serde_json::from_value(l["paths"].clone()).unwrap()))
+        .collect()
+}
+
+#[test]
+fn manifest_has_the_seed_shape_and_every_blob_matches_its_file() {
+    if !have_nix("manifest_has_the_seed_shape") {
+        return;
+    }
+    let _g = lock();
+    let out = build("shape", r#"["hello", "xorg.xev", "haskellpackages.stylish-haskell", "oddities"]"#, "", &[]);
+    let text = fs::read_to_string(&out).unwrap();
+    let raw: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let keys: Vec<&String> = raw.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["layerLocations", "manifest"]);
+    let m: ManifestOutput = serde_json::from_str(&text).unwrap();
+    assert_eq!(m.manifest.schema_version, 2);
+    assert_eq!(m.manifest.media_type, "application/vnd.docker.distribution.manifest.v2+json");
+    assert!(m.manifest.layers.len() >= 2 && m.manifest.layers.len() <= 96);
+    assert!(m.manifest.layers.iter().all(|l| l.media_type == "application/vnd.docker.image.rootfs.diff.tar"));
+    assert_eq!(m.layer_locations.len(), m.manifest.layers.len() + 1);
+    for desc in m.manifest.layers.iter().chain([&m.manifest.config]) {
+        let hex = desc.digest.strip_prefix("sha256:").unwrap();
+        let loc = &m.layer_locations[hex];
+        assert!(Path::new(&loc.path).is_file(), "{} exists", loc.path);
+        let d = digest_file(Path::new(&loc.path)).unwrap();
+        assert_eq!((d.sha256.as_str(), d.md5.as_str(), d.size), (hex, loc.md5.as_str(), desc.size), "{}", loc.path);
+    }
+    let cfg_hex = m.manifest.config.digest.strip_prefix("sha256:").unwrap();
+    let cfg: ImageConfig = serde_json::from_slice(&fs::read(&m.layer_locations[cfg_hex].path).unwrap()).unwrap();
+    assert_eq!(cfg.architecture, "amd64");
+    assert_eq!(cfg.os, "linux");
+    assert_eq!(cfg.rootfs.diff_ids, m.manifest.layers.iter().map(|l| l.digest.clone()).collect::<Vec<_>>());
+    // The customisation layer is the top one.
+    let top = &m.layer_locations[m.manifest.layers.last().unwrap().digest.strip_prefix("sha256:").unwrap()];
+    assert!(top.path.ends_with("-customisation-layer.tar"), "{}", top.path);
+}
+
+#[test]
+fn the_architecture_comes_from_the_package_sets_host_platform() {
+    if !have_nix("the_architecture_comes_from_the_package_sets_host_platform") {
+        return;
+    }
+    let _g = lock();
+    // Packages built here, labelled for another host: only the config's architecture changes.
+    let expr = format!(
+        "let p = import ./examples/pkgs.nix {{}}; in (import ./build-image.nix {{ pkgs = p // {{ stdenv = {{ hostPlatform.system = \"aarch64-linux\"; buildPlatform.system = builtins.currentSystem; }}; }}; tools = {}; name = \"arm\"; packages = ''[\"hello\"]''; }}).config",
+        static_tools().display()
+    );
+    let out = nix_build(&["--expr", &expr]);
+    let cfg: ImageConfig = serde_json::from_slice(&fs::read(out.trim()).unwrap()).unwrap();
+    assert_eq!(cfg.architecture, "arm64");
+}
+
+#[test]
+fn unknown_packages_give_not_found_listing_every_one() {
+    if !have_nix("unknown_packages_give_not_found_listing_every_one") {
+        return;
+    }
+    let _g = lock();
+    let out = build("missing", r#"["hello", "nope", "xorg.nope", "HaskellPackages.stylish-haskell", "haskellpackages.Stylish-haskell", "libgreeting.lib"]"#, "", &[]);
+    let v: serde_json::Value = serde_json::from_slice(&fs::read(&out).unwrap()).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"error": "not_found", "pkgs": ["nope", "xorg.nope", "haskellpackages.Stylish-haskell", "libgreeting.lib"]})
+    );
+    // Case-insensitive on the top level only (nested names stay exact): these are found.
+    let ok = build("found", r#"["HaskellPackages.stylish-haskell", "haskellpackages.stylish-haskell", "XORG.xev"]"#, "", &[]);
+    let v: serde_json::Value = serde_json::from_slice(&fs::read(&ok).unwrap()).unwrap();
+    assert!(v.get("manifest").is_some(), "{v}");
+}
+
+#[test]
+fn images_with_common_dependencies_share_layer_derivations() {
+    if !have_nix("images_with_common_dependencies_share_layer_derivations") {
+        return;
+    }
+    let _g = lock();
+    let a = layers_of(r#"["hello", "oddities"]"#, "");
+    let b = layers_of(r#"["hello", "xorg.xev"]"#, "");
+    let by_contents_b: BTreeMap<&BTreeSet<String>, &String> = b.iter().map(|(o, p)| (p, o)).collect();
+    let mut shared = 0;
+    for (out, paths) in &a {
+        if let Some(other) = by_contents_b.get(paths) {
+            assert_eq!(out, *other, "the same group of paths is the same derivation");
+            shared += 1;
+        }
+    }
+    assert!(shared >= 1, "hello's dependencies form a group in both images: {a:?} / {b:?}");
+    // And building the second image builds none of those shared layers again.
+    build("share-a", r#"["hello", "oddities"]"#, "", &[]);
+    let args = image_args("share-b", r#"["hello", "xorg.xev"]"#, "");
+    let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
+    all.push("--dry-run");
+    let dry = String::from_utf8(nix_build_output(&all).stderr).unwrap();
+    for (out, paths) in &a {
+        if by_contents_b.contains_key(paths) {
+            assert!(!dry.contains(out.as_str()), "{out} should not be built again:\n{dry}");
+        }
+    }
+}
+
+#[test]
+fn after_one_package_changes_only_layers_holding_changed_paths_rebuild() {
+    if !have_nix("after_one_package_changes_only_layers_holding_changed_paths_rebuild") {
+        return;
+    }
+    let _g = lock();
+    let pkgs = r#"["hello", "oddities", "xorg.xev", "haskellPackages.stylish-haskell"]"#;
+    // A version never built before, so that the new layers really are new.
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let new_version = format!(r#"greetingVersion = "2.0-{stamp}";"#);
+    build("update", pkgs, r#"greetingVersion = "1.0";"#, &[]);
+    let before = layers_of(pkgs, r#"greetingVersion = "1.0";"#);
+    let after = layers_of(pkgs, &new_version);
+    let old_paths: BTreeSet<&String> = before.iter().flat_map(|(_, p)| p).collect();
+    let old_outs: BTreeSet<&String> = before.iter().map(|(o, _)| o).collect();
+    let mut expect_rebuilt = BTreeSet::new();
+    for (out, paths) in &after {
+        let changed = paths.iter().any(|p| !old_paths.contains(p));
+        if changed {
+            expect_rebuilt.insert(out.clone());
+        } else {
+            assert!(old_outs.contains(out), "a layer with no changed path must be the old one: {paths:?}");
+        }
+    }
+    assert!(!expect_rebuilt.is_empty() && expect_rebuilt.len() < after.len(), "{after:?}");
+    let args = image_args("update", pkgs, &new_version);
+    let all: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = nix_build_output(&all);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let log = String::from_utf8_lossy(&o.stderr);
+    let rebuilt: BTreeSet<String> = log
+        .lines()
+        .filter_map(|l| l.strip_prefix("packing ").and_then(|r| r.split(" into ").nth(1)).map(str::to_owned))
+        .collect();
+    assert_eq!(rebuilt, expect_rebuilt, "exactly the layers holding changed paths were packed:\n{log}");
+}
+
+#[test]
+fn rebuilds_are_byte_identical_with_and_without_the_sandbox() {
+    if !have_nix("rebuilds_are_byte_identical_with_and_without_the_sandbox") {
+        return;
+    }
+    let _g = lock();
+    let pkgs = r#"["hello", "oddities", "busybox"]"#;
+    let out = build("determinism", pkgs, "", &[]);
+    let first = fs::read(&out).unwrap();
+    // Nix itself rebuilds every derivation of the image (grouping, each layer, the customisation
+    // layer, the manifest, the layout) and fails if any output differs by a single byte.
+    let expr = image_expr(pkgs, "");
+    let drvs: Vec<String> = serde_json::from_value(eval_json(&format!(
+        "let i = {expr}; in [ i.drvPath i.grouping.drvPath i.customisationLayer.drvPath i.layout.drvPath ] ++ map (l: l.drvPath) i.layers"
+    )))
+    .unwrap();
+    nix_build(&["--expr", &format!("let i = {expr}; in [ i i.layout ]")]);
+    for sandbox in ["false", "true"] {
+        let o = Command::new("nix-store")
+            .args(["--realise", "--check", "--option", "substituters", "", "--option", "sandbox", sandbox, "--option", "sandbox-fallback", "false"])
+            .args(&drvs)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "a rebuild (sandbox {sandbox}) differs or failed:\n{}", String::from_utf8_lossy(&o.stderr));
+    }
+    // And the image's own outputs deleted and built again, in the sandbox, are the same bytes.
+    let mine: Vec<String> = serde_json::from_value(eval_json(&format!("let i = {expr}; in [ i.layout.outPath i.out.outPath i.config.outPath ]"))).unwrap();
+    let o = Command::new("nix-store").args(["--delete", "--ignore-liveness"]).args(&mine).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(mine.iter().all(|p| !Path::new(p).exists()), "outputs deleted");
+    let args = image_args("determinism", pkgs, "");
+    let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
+    all.extend(["--option", "sandbox", "true", "--option", "sandbox-fallback", "false"]);
+    let again = nix_build(&all);
+    assert_eq!(fs::read(again.trim()).unwrap(), first);
+}
+
+#[test]
+fn builds_with_two_jobs_and_an_empty_image() {
+    if !have_nix("builds_with_two_jobs_and_an_empty_image") {
+        return;
+    }
+    let _g = lock();
+    build("jobs", r#"["hello", "oddities", "xorg.xev"]"#, "", &["--max-jobs", "2", "--option", "sandbox", "true", "--option", "sandbox-fallback", "false"]);
+    let out = build("empty", "[]", "", &[]);
+    let m: ManifestOutput = serde_json::from_slice(&fs::read(&out).unwrap()).unwrap();
+    assert_eq!(m.manifest.layers.len(), 1, "only the (empty) customisation layer");
+}
+
+#[test]
+fn default_nix_and_the_overlay_wire_up_against_a_nixpkgs_stand_in() {
+    if !have_nix("default_nix_and_the_overlay") {
+        return;
+    }
+    let _g = lock();
+    let prebuilt = static_tools();
+    let standin = format!("import ./tests/nix/stand-in-nixpkgs {{ prebuilt = {}; }}", prebuilt.display());
+    let args = eval_json(&format!(
+        "let d = import ./default.nix {{ pkgs = {standin}; }}; a = d.tools.buildRustPackageArgs; in {{ inherit (a) pname version; lock = toString a.cargoLock.lockFile; src = builtins.attrNames (builtins.readDir a.src); }}"
+    ));
+    assert_eq!(args["pname"], "nix-image-layers");
+    assert_eq!(args["lock"], repo().join("Cargo.lock").display().to_string());
+    assert_eq!(args["src"], serde_json::json!(["Cargo.lock", "Cargo.toml", "src"]));
+    let via_default = nix_build(&["--expr", &format!("(import ./default.nix {{ pkgs = {standin}; }}).buildImage {{ name = \"d\"; packages = ''[\"hello\"]''; }}")]);
+    let via_overlay = nix_build(&[
+        "--expr",
+        &format!(
+            "(import ./tests/nix/stand-in-nixpkgs {{ prebuilt = {}; overlays = [ (import ./overlay.nix) ]; }}).buildRegistryImage {{ name = \"o\"; packages = ''[\"hello\"]''; }}",
+            prebuilt.display()
+        ),
+    ]);
+    assert_eq!(via_default, via_overlay, "the same image either way");
+    let m: ManifestOutput = serde_json::from_slice(&fs::read(via_default.trim()).unwrap()).unwrap();
+    assert!(!m.manifest.layers.is_empty());
+    let tools = nix_build(&["--expr", &format!("(import ./tests/nix/stand-in-nixpkgs {{ prebuilt = {}; overlays = [ (import ./overlay.nix) ]; }}).nix-image-layers", prebuilt.display())]);
+    assert!(Path::new(tools.trim()).join("bin/layer-hash").exists());
+}
+
+#[test]
+fn the_flake_exposes_packages_overlay_and_lib() {
+    if !have_nix("the_flake_exposes_packages_overlay_and_lib") || !common::have_tool("nix", "the_flake") || !common::have_tool("git", "the_flake") {
+        return;
+    }
+    let _g = lock();
+    // The stand-in as a flake: pure evaluation sees only its own directory, so the package set,
+    // busybox and the prebuilt programs are copied into it.
+    let d = tempfile::tempdir().unwrap();
+    let standin = d.path().join("nixpkgs");
+    fs::create_dir_all(standin.join("busybox")).unwrap();
+    fs::create_dir_all(standin.join("prebuilt/bin")).unwrap();
+    for f in ["default.nix", "flake.nix"] {
+        fs::copy(repo().join("tests/nix/stand-in-nixpkgs").join(f), standin.join(f)).unwrap();
+    }
+    fs::copy(repo().join("examples/pkgs.nix"), standin.join("pkgs.nix")).unwrap();
+    fs::copy("/usr/bin/busybox", standin.join("busybox/busybox")).unwrap();
+    for b in ["group-layers", "layer-hash"] {
+        fs::copy(static_tools().join("bin").join(b), standin.join("prebuilt/bin").join(b)).unwrap();
+    }
+    let consumer = d.path().join("consumer");
+    fs::create_dir_all(&consumer).unwrap();
+    fs::write(
+        consumer.join("flake.nix"),
+        format!(
+            r#"{{
+  inputs.nixpkgs.url = "path:{}";
+  inputs.layers.url = "git+file://{}";
+  inputs.layers.inputs.nixpkgs.follows = "nixpkgs";
+  outputs = {{ self, nixpkgs, layers }}: let system = "x86_64-linux"; pkgs = nixpkgs.legacyPackages.${{system}}; in {{
+    packages.${{system}} = {{
+      tools = layers.packages.${{system}}.default;
+      image = layers.lib.buildImage {{ inherit pkgs; name = "flaky"; packages = ''["hello"]''; }};
+      viaOverlay = (import nixpkgs {{ inherit system; overlays = [ layers.overlays.default ]; }}).buildRegistryImage {{ name = "ov"; contents = [ pkgs.hello ]; }};
+    }};
+  }};
+}}"#,
+            standin.display(),
+            repo().display()
+        ),
+    )
+    .unwrap();
+    let o = Command::new("nix")
+        .args(["--extra-experimental-features", "nix-command flakes", "build", "--option", "substituters", "", "--no-write-lock-file", "--no-link", "--json"])
+        .args([".#tools", ".#image", ".#viaOverlay"])
+        .current_dir(&consumer)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "nix build: {}", String::from_utf8_lossy(&o.stderr));
+    let built: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let outs: Vec<String> = built.as_array().unwrap().iter().map(|b| b["outputs"]["out"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(outs.len(), 3);
+    let (tools, images): (Vec<&String>, Vec<&String>) = outs.iter().partition(|o| o.ends_with("-nix-image-layers-0.1.0"));
+    assert!(Path::new(tools[0]).join("bin/group-layers").exists());
+    assert_eq!(images.len(), 2);
+    for img in &images {
+        let m: ManifestOutput = serde_json::from_slice(&fs::read(img).unwrap()).unwrap();
+        assert!(!m.manifest.layers.is_empty());
+    }
+}
