@@ -94,12 +94,16 @@ let
   allContents = (if isList contents then contents else [ contents ]) ++ map (r: r.ok) (filter (r: r ? ok) requested);
 
   # --- Builders ----------------------------------------------------------------------------------
-  # A derivation run by one of the programs, with its inputs as structured attributes.
+  # A derivation run by one of the programs, with its inputs as structured attributes. Layers are
+  # cheaper to build than to download, and asking a binary cache about each would cost more than
+  # building it, hence no substitutes.
   run = program: drvName: attrs: derivation ({
     name = drvName;
     system = buildSystem;
     builder = "${tools}/bin/${program}";
     __structuredAttrs = true;
+    allowSubstitutes = false;
+    preferLocalBuild = true;
   } // attrs);
 
   popularityFile =

@@ -1,0 +1,164 @@
+//! The proof that an image works: push it to a real registry with skopeo, pull it back, unpack it
+//! with umoci (which checks sizes and diff_ids), validate it with oci-image-tool, compare the
+//! unpacked root with the store, and run it with podman.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{have_nix, have_tool, image_args, nix_build, repo};
+use nix_image_layers::manifest::ManifestOutput;
+
+/// A `docker-registry` on 127.0.0.1 with a free port and its own storage, stopped on drop.
+struct Registry {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start() -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let config = dir.path().join("config.yml");
+        fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry").arg("serve").arg(&config).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(start.elapsed() < Duration::from_secs(20), "docker-registry did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Registry { child, port, _dir: dir }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{cmd:?} failed:\n{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    o
+}
+
+/// Every file, directory and symlink below `root`, relative.
+fn tree(root: &Path) -> BTreeSet<PathBuf> {
+    let mut out = BTreeSet::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if fs::symlink_metadata(&p).unwrap().is_dir() {
+                stack.push(p.clone());
+            }
+            out.insert(p.strip_prefix(root).unwrap().to_path_buf());
+        }
+    }
+    out
+}
+
+#[test]
+fn pushed_pulled_unpacked_and_run_with_real_clients() {
+    let t = "pushed_pulled_unpacked_and_run_with_real_clients";
+    if !have_nix(t) || !have_tool("skopeo", t) || !have_tool("docker-registry", t) || !have_tool("umoci", t) || !have_tool("oci-image-tool", t) {
+        return;
+    }
+    let args = image_args("hello", r#"["hello", "busybox", "oddities", "xorg.xev"]"#, "");
+    let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
+    let manifest_path = nix_build(&all).trim().to_string();
+    all.extend(["-A", "layout"]);
+    let layout = nix_build(&all).trim().to_string();
+    let tag = {
+        let mut a: Vec<&str> = vec!["--eval", "--read-write-mode", "--option", "substituters", ""];
+        let expr = format!("(import ./build-image.nix {{ pkgs = import ./examples/pkgs.nix {{}}; tools = {}; name = \"hello\"; packages = ''[\"hello\", \"busybox\", \"oddities\", \"xorg.xev\"]''; }}).imageTag", common::static_tools().display());
+        a.extend(["--expr", &expr]);
+        let o = run(Command::new("nix-instantiate").args(&a).current_dir(repo()));
+        String::from_utf8(o.stdout).unwrap().trim().trim_matches('"').to_string()
+    };
+    assert_eq!(tag.len(), 32, "the default tag is the output hash: {tag}");
+    assert!(manifest_path.contains(&tag), "{manifest_path} / {tag}");
+    let ours: ManifestOutput = serde_json::from_slice(&fs::read(&manifest_path).unwrap()).unwrap();
+
+    let reg = Registry::start();
+    let dest = format!("docker://127.0.0.1:{}/hello:{tag}", reg.port);
+    run(Command::new("skopeo").args(["copy", "--preserve-digests", "--dest-tls-verify=false"]).arg(format!("dir:{layout}")).arg(&dest));
+
+    // The registry holds exactly our manifest bytes.
+    let raw = run(Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false"]).arg(&dest)).stdout;
+    assert_eq!(raw, fs::read(Path::new(&layout).join("manifest.json")).unwrap());
+    let served: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(served, serde_json::to_value(&ours.manifest).unwrap());
+
+    // Pull into an OCI layout, validate it and unpack it (umoci checks sizes and diff_ids).
+    let work = tempfile::tempdir().unwrap();
+    let oci = work.path().join("oci");
+    run(Command::new("skopeo").args(["copy", "--src-tls-verify=false"]).arg(&dest).arg(format!("oci:{}:{tag}", oci.display())));
+    let v = run(Command::new("oci-image-tool").args(["validate", "--type", "image", "--ref"]).arg(format!("name={tag}")).arg(&oci));
+    assert!(String::from_utf8_lossy(&v.stdout).contains("Validation succeeded"));
+    let bundle = work.path().join("bundle");
+    run(Command::new("umoci").args(["unpack", "--image"]).arg(format!("{}:{tag}", oci.display())).arg(&bundle));
+    let rootfs = bundle.join("rootfs");
+
+    // Every file of the closure is there and identical; the customisation symlinks are in place.
+    // The image's closure: each layer tarball names its store paths, so Nix's reference scan of
+    // the tarballs finds exactly them.
+    let closure = run(Command::new("nix-store").args(["-q", "--references"]).args(ours.layer_locations.values().map(|l| &l.path)));
+    let closure: BTreeSet<String> = String::from_utf8(closure.stdout).unwrap().lines().map(str::to_owned).collect();
+    let mut checked = 0;
+    for store_path in &closure {
+        let src = Path::new(store_path);
+        let dst = rootfs.join(store_path.strip_prefix('/').unwrap());
+        let entries = if src.is_dir() && !fs::symlink_metadata(src).unwrap().file_type().is_symlink() { tree(src) } else { BTreeSet::from([PathBuf::new()]) };
+        assert_eq!(if dst.is_dir() { tree(&dst) } else { BTreeSet::from([PathBuf::new()]) }, entries, "{store_path}");
+        for rel in entries {
+            let (a, b) = (src.join(&rel), dst.join(&rel));
+            let (ma, mb) = (fs::symlink_metadata(&a).unwrap(), fs::symlink_metadata(&b).unwrap());
+            assert_eq!(ma.file_type(), mb.file_type(), "{}", a.display());
+            assert_eq!(ma.mode() & 0o777, mb.mode() & 0o777, "{}", a.display());
+            if ma.file_type().is_symlink() {
+                assert_eq!(fs::read_link(&a).unwrap(), fs::read_link(&b).unwrap());
+            } else if ma.is_file() {
+                assert!(fs::read(&a).unwrap() == fs::read(&b).unwrap(), "{} differs", a.display());
+            }
+            checked += 1;
+        }
+    }
+    assert!(closure.len() >= 5 && checked > 20, "{} paths, {checked} entries", closure.len());
+    let hello_link = fs::read_link(rootfs.join("bin/hello")).unwrap();
+    assert!(hello_link.starts_with("/nix/store") && hello_link.ends_with("bin/hello"), "{}", hello_link.display());
+    assert_eq!(fs::read_link(rootfs.join("bin/sh")).unwrap(), PathBuf::from("busybox"), "busybox's own relative link");
+    assert!(rootfs.join("bin/xev").exists());
+
+    // Run it.
+    if !have_tool("podman", t) {
+        return;
+    }
+    let conf = common::shared().join("tools/podman/containers.conf");
+    let pull = Command::new("podman").env("CONTAINERS_CONF", &conf).args(["pull", "--tls-verify=false"]).arg(dest.trim_start_matches("docker://")).output().unwrap();
+    assert!(pull.status.success(), "podman pull: {}", String::from_utf8_lossy(&pull.stderr));
+    let image = dest.trim_start_matches("docker://").to_string();
+    let out = Command::new("podman").env("CONTAINERS_CONF", &conf).args(["run", "--rm", &image, "/bin/hello"]).output().unwrap();
+    assert!(out.status.success(), "podman run: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Hello from libgreeting 1.0, and hello, world!");
+    let out = Command::new("podman").env("CONTAINERS_CONF", &conf).args(["run", "--rm", &image, "/bin/sh", "-c", "ls /nix/store | wc -l"]).output().unwrap();
+    assert!(out.status.success(), "podman run sh: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), closure.len().to_string());
+    let _ = Command::new("podman").env("CONTAINERS_CONF", &conf).args(["rmi", "-f", &image]).output();
+}
