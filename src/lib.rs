@@ -9,6 +9,7 @@
 pub mod attrs;
 pub mod digest;
 pub mod error;
+pub mod evaluate;
 pub mod graph;
 pub mod layering;
 pub mod manifest;

@@ -1,13 +1,19 @@
-//! `layer-eval`: synthetic closures for benchmarks and tests.
+//! `layer-eval`: judge layering strategies on any closure, and make synthetic closures.
 //!
-//! `layer-eval generate --paths N --seed S --out FILE` writes a nixpkgs-shaped closure graph in
-//! the `.attrs.json` shape, and `--pop FILE` a matching popularity file.
+//! `layer-eval measure --graph FILE [--pop FILE] --budget N` prints, for each strategy, the bytes
+//! re-pulled after an update (blob and chain level), registry storage across a family of images,
+//! and the floor (see the library's `evaluate` module). `layer-eval generate --paths N` writes a
+//! nixpkgs-shaped closure graph in the `.attrs.json` shape, and `--pop FILE` a popularity file.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use nix_image_layers::evaluate::{self, Plan};
+use nix_image_layers::graph::Closure;
+use nix_image_layers::layering::{Options, Strategy};
 use nix_image_layers::output::write_output;
+use nix_image_layers::popularity::Popularity;
 use nix_image_layers::synth;
 
 #[derive(Parser)]
@@ -19,6 +25,33 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Re-pull after updates, registry storage and the floor, for each strategy, as a Markdown table
+    Measure {
+        /// Closure graph in the `.attrs.json` shape (what group-layers reads)
+        #[arg(long)]
+        graph: PathBuf,
+        /// Popularity data in Nixery's format
+        #[arg(long)]
+        pop: Option<PathBuf>,
+        /// Layer budget
+        #[arg(long, default_value_t = 95)]
+        budget: usize,
+        /// Strategies to compare (repeat the flag) [default: all]
+        #[arg(long, value_enum)]
+        strategy: Vec<Strategy>,
+        /// Packages whose update is simulated (sampled; all if the closure is smaller)
+        #[arg(long, default_value_t = 200)]
+        samples: usize,
+        /// Images in the family used to measure storage
+        #[arg(long, default_value_t = 20)]
+        images: usize,
+        /// Seed for the sampling
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
     /// Write a synthetic nixpkgs-shaped closure graph (the `.attrs.json` shape)
     Generate {
         /// Number of store paths
@@ -51,6 +84,38 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> nix_image_layers::Result<()> {
     match cli.command {
+        Command::Measure { graph, pop, budget, strategy, samples, images, seed, json } => {
+            let closure = Closure::load(&graph)?;
+            let pop = match pop {
+                Some(p) => Popularity::load(&p)?,
+                None => Popularity::none(),
+            };
+            let strategies = if strategy.is_empty() {
+                vec![Strategy::Stable, Strategy::Nixery, Strategy::PopularityOrder, Strategy::AutoLayer]
+            } else {
+                strategy
+            };
+            let plan = Plan { samples, images, seed };
+            eprintln!("{}: {} paths, budget {budget}, {samples} updates, {images} images", graph.display(), closure.len());
+            if !json {
+                println!("{}", evaluate::MARKDOWN_HEADER);
+            }
+            let mut reports = Vec::new();
+            for s in strategies {
+                let start = std::time::Instant::now();
+                let r = evaluate::evaluate(&closure, &pop, s, &Options::with_budget(budget), &plan)?;
+                eprintln!("{}: {:.1} s", s.name(), start.elapsed().as_secs_f64());
+                if json {
+                    reports.push(r);
+                } else {
+                    println!("{}", evaluate::markdown_row(&r));
+                }
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&reports).expect("reports serialise"));
+            }
+            Ok(())
+        }
         Command::Generate { paths, seed, out, pop, coverage } => {
             let closure = synth::generate(&synth::Shape::nixpkgs(paths, seed));
             write_output(&out, &serde_json::to_vec(&closure.to_attrs_json()).expect("graph serialises"))?;

@@ -7,10 +7,14 @@
 //! - there are at most `budget` layers, and none is empty;
 //! - contents are sorted, and the output depends only on the set of inputs, never on their order.
 //!
-//! The strategies live in their own files: [`nixery`] is the seed's algorithm (Nixery 2019),
-//! kept so results stay comparable with the original.
+//! The strategies live in their own files: [`stable`], the default, makes layers that survive
+//! updates (fewest bytes re-pulled, most sharing); [`nixery`] is the seed's algorithm (Nixery
+//! 2019), kept so results stay comparable with the original.
 
+pub mod baselines;
 pub mod nixery;
+pub mod sketch;
+pub mod stable;
 
 use std::fmt::Write as _;
 
@@ -36,6 +40,8 @@ pub enum Reason {
     Unreachable,
     /// Several candidate layers folded together to fit the budget.
     Merged,
+    /// Dominated by another layer's top, but kept apart because it changes less often.
+    Split,
 }
 
 impl Reason {
@@ -47,6 +53,7 @@ impl Reason {
             Reason::Big => "hoisted: big",
             Reason::Unreachable => "unreachable",
             Reason::Merged => "merged",
+            Reason::Split => "split: changes less",
         }
     }
 }
@@ -70,21 +77,35 @@ pub struct Layer {
 /// The layering strategies `group-layers` knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Strategy {
+    /// Layers that survive updates: fewest bytes re-pulled, most sharing (the default).
+    Stable,
     /// The seed's algorithm (Nixery 2019): dominator-tree candidates, lowest-rated folded together.
     Nixery,
+    /// For comparison: nixpkgs' referencesByPopularity (also nix2container's), rewritten.
+    PopularityOrder,
+    /// For comparison: nixpkgs' auto-layer (dockerTools' default since 2025), rewritten.
+    AutoLayer,
 }
 
 impl Strategy {
     pub fn name(self) -> &'static str {
         match self {
+            Strategy::Stable => "stable",
             Strategy::Nixery => "nixery",
+            Strategy::PopularityOrder => "popularity-order",
+            Strategy::AutoLayer => "auto-layer",
         }
     }
 
     pub fn parse(origin: &str, s: &str) -> Result<Strategy> {
         match s {
+            "stable" => Ok(Strategy::Stable),
             "nixery" => Ok(Strategy::Nixery),
-            other => Err(Error::Usage(format!("{origin}: unknown layering strategy `{other}` (known: nixery)"))),
+            "popularity-order" => Ok(Strategy::PopularityOrder),
+            "auto-layer" => Ok(Strategy::AutoLayer),
+            other => Err(Error::Usage(format!(
+                "{origin}: unknown layering strategy `{other}` (known: stable, nixery, popularity-order, auto-layer)"
+            ))),
         }
     }
 }
@@ -118,7 +139,10 @@ pub fn group(closure: &Closure, pop: &Popularity, strategy: Strategy, opts: &Opt
         return Ok(Vec::new());
     }
     Ok(match strategy {
+        Strategy::Stable => stable::group(closure, pop, opts),
         Strategy::Nixery => nixery::group(closure, pop, opts),
+        Strategy::PopularityOrder => baselines::popularity_order(closure, opts),
+        Strategy::AutoLayer => baselines::auto_layer(closure, opts),
     })
 }
 
