@@ -7,10 +7,12 @@
 //!   below it: a layer is reused only if it and every layer below it are unchanged, position by
 //!   position. Here layer order matters.
 //! - **Floor.** The bytes of the changed paths themselves, which no layering can avoid.
-//! - **Registry storage.** A family of images from the same package set: the image itself, and
-//!   images whose roots are 1 to 4 random paths of the closure that reference something (other
-//!   applications built from the same packages). Storage is the bytes of distinct layers across
-//!   the family divided by the bytes of the union of their closures; 1.0 is perfect sharing.
+//! - **Registry storage.** A family of images built from the same package set: the image itself,
+//!   and images whose roots are 1 to 4 random packages of its closure (paths that reference
+//!   something), as a Nixery-style registry serves images of any combination of packages.
+//!   Storage is the bytes of distinct layers across the family divided by the bytes of the union
+//!   of their closures; 1.0 is perfect sharing. (`top_level` gives the other reading of "top-level
+//!   packages", the roots and what they reference; `layer-eval measure --family top-level`.)
 //!
 //! Re-pulls are shares of the image's bytes, averaged over sampled packages (mean and 90th
 //! percentile). Everything is seeded: the same inputs give the same report.
@@ -63,6 +65,16 @@ pub struct Plan {
     pub samples: usize,
     pub images: usize,
     pub seed: u64,
+    pub family: Family,
+}
+
+/// How the images of the storage family choose their roots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Family {
+    /// 1 to 4 random packages of the closure (paths that reference something).
+    Packages,
+    /// Random non-empty subsets of the top-level packages (see [`top_level`]).
+    TopLevel,
 }
 
 pub fn evaluate(closure: &Closure, pop: &Popularity, strategy: Strategy, opts: &Options, plan: &Plan) -> Result<Report> {
@@ -116,6 +128,7 @@ pub fn evaluate(closure: &Closure, pop: &Popularity, strategy: Strategy, opts: &
 
 fn family_storage(closure: &Closure, pop: &Popularity, strategy: Strategy, opts: &Options, plan: &Plan, base: &[Layer]) -> Result<f64> {
     let mut rng = Rng::new(plan.seed ^ 0x5707_a6e5);
+    let top = top_level(closure, 8);
     let apps: Vec<NodeId> = (0..closure.len() as NodeId).filter(|&i| !closure.nodes[i as usize].references.is_empty()).collect();
     let mut distinct: HashMap<Vec<String>, u64> = HashMap::new();
     let mut union = vec![false; closure.len()];
@@ -130,11 +143,15 @@ fn family_storage(closure: &Closure, pop: &Popularity, strategy: Strategy, opts:
     let all: Vec<NodeId> = (0..closure.len() as NodeId).collect();
     add(closure, base, &all, &mut distinct);
     for _ in 1..plan.images.max(1) {
-        if apps.is_empty() {
-            break;
+        let mut roots: Vec<NodeId> = match plan.family {
+            Family::Packages if !apps.is_empty() => (0..1 + rng.below(4)).map(|_| apps[rng.below(apps.len())]).collect(),
+            // Each top-level package in with probability 1/2, at least one.
+            Family::TopLevel if !top.is_empty() => top.iter().copied().filter(|_| rng.below(2) == 0).collect(),
+            _ => break,
+        };
+        if roots.is_empty() {
+            roots.push(top[rng.below(top.len())]);
         }
-        let k = 1 + rng.below(4.min(apps.len()));
-        let mut roots: Vec<NodeId> = (0..k).map(|_| apps[rng.below(apps.len())]).collect();
         roots.sort_unstable();
         roots.dedup();
         let (image, ids) = sub_closure(closure, &roots);
@@ -143,6 +160,27 @@ fn family_storage(closure: &Closure, pop: &Popularity, strategy: Strategy, opts:
     }
     let union_bytes: u64 = union.iter().enumerate().filter(|&(_, &u)| u).map(|(i, _)| closure.nodes[i].nar_size).sum();
     Ok(distinct.values().sum::<u64>() as f64 / union_bytes.max(1) as f64)
+}
+
+/// The roots, then breadth-first the paths they reference, until there are at least `at_least`.
+pub fn top_level(closure: &Closure, at_least: usize) -> Vec<NodeId> {
+    let mut seen = vec![false; closure.len()];
+    let mut level: Vec<NodeId> = closure.roots.clone();
+    let mut out = Vec::new();
+    while !level.is_empty() && out.len() < at_least {
+        let mut next = Vec::new();
+        for &x in &level {
+            if !std::mem::replace(&mut seen[x as usize], true) {
+                out.push(x);
+                next.extend(closure.nodes[x as usize].references.iter().copied());
+            }
+        }
+        next.sort_unstable();
+        next.dedup();
+        level = next;
+    }
+    out.sort_unstable();
+    out
 }
 
 fn paths<'a>(c: &'a Closure, l: &Layer) -> Vec<&'a str> {

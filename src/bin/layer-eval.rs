@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use nix_image_layers::evaluate::{self, Plan};
+use nix_image_layers::evaluate::{self, Family, Plan};
 use nix_image_layers::graph::Closure;
 use nix_image_layers::layering::{Options, Strategy};
 use nix_image_layers::output::write_output;
@@ -48,6 +48,9 @@ enum Command {
         /// Seed for the sampling
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// How the storage family's images choose their roots
+        #[arg(long, value_enum, default_value = "packages")]
+        family: Family,
         /// Print JSON instead of a table
         #[arg(long)]
         json: bool,
@@ -84,7 +87,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> nix_image_layers::Result<()> {
     match cli.command {
-        Command::Measure { graph, pop, budget, strategy, samples, images, seed, json } => {
+        Command::Measure { graph, pop, budget, strategy, samples, images, seed, family, json } => {
             let closure = Closure::load(&graph)?;
             let pop = match pop {
                 Some(p) => Popularity::load(&p)?,
@@ -95,7 +98,7 @@ fn run(cli: Cli) -> nix_image_layers::Result<()> {
             } else {
                 strategy
             };
-            let plan = Plan { samples, images, seed };
+            let plan = Plan { samples, images, seed, family };
             eprintln!("{}: {} paths, budget {budget}, {samples} updates, {images} images", graph.display(), closure.len());
             if !json {
                 println!("{}", evaluate::MARKDOWN_HEADER);

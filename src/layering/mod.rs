@@ -40,8 +40,9 @@ pub enum Reason {
     Unreachable,
     /// Several candidate layers folded together to fit the budget.
     Merged,
-    /// Dominated by another layer's top, but kept apart because it changes less often.
-    Split,
+    /// A single path kept in a layer of its own, because every merge would cost more re-pulled
+    /// bytes than the budget forces (the `stable` strategy).
+    Apart,
 }
 
 impl Reason {
@@ -53,7 +54,7 @@ impl Reason {
             Reason::Big => "hoisted: big",
             Reason::Unreachable => "unreachable",
             Reason::Merged => "merged",
-            Reason::Split => "split: changes less",
+            Reason::Apart => "apart",
         }
     }
 }

@@ -1,74 +1,168 @@
-//! Estimated sizes of closures and of their unions: how many paths of an image a layer depends on.
+//! Sets of paths a layer depends on, and the sizes of their unions.
 //!
 //! A layer has to be downloaded again whenever any path it contains changes, and a store path
 //! changes whenever anything in its closure does. So what a layer "depends on" is the union of its
-//! paths' closures, and its size is what the update-aware strategy minimises. Exact unions over
-//! 100k paths would need gigabytes of bitsets; a k-minimum-values sketch keeps the k smallest
-//! hashes of a set, merges in O(k), and estimates the size of any union of sets it has sketched.
-//! Below k elements it is exact, which covers most closures. Hashes come from path *names*
-//! without the store hash, so renaming paths (a new build of the same package) changes no
-//! estimate, and all arithmetic is on integers: the same estimates on every machine.
+//! paths' closures, and the size of that union is what the update-aware strategy minimises.
+//! Up to [`EXACT_LIMIT`] paths these sets are exact bitsets. Beyond that (a 100k-path closure
+//! would need over a gigabyte of bitsets) each set is a k-minimum-values sketch: the k smallest
+//! hashes of its elements, which merges in O(k) and estimates the size of any union; below k
+//! elements it is still exact, which covers most closures. Hashes come from path *names* without
+//! the store hash, so renaming paths (a new build of the same package) changes no estimate, and
+//! all arithmetic is on integers: the same results on every machine.
+
+/// Largest closure handled with exact bitsets.
+pub const EXACT_LIMIT: usize = 16384;
 
 /// Smallest hashes kept per sketch.
-pub const K: usize = 64;
+pub const K: usize = 32;
 
-/// The k smallest distinct hashes of a set, ascending.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Sketch(Vec<u64>);
+/// How the sets of one closure are represented: bitsets over node ids, or sketches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Universe {
+    Exact { words: usize },
+    Sketched,
+}
 
-impl Sketch {
-    pub fn of(hash: u64) -> Sketch {
-        Sketch(vec![hash])
+/// A set in its universe's representation: bitset words, or ascending sketch hashes.
+pub type Set = Vec<u64>;
+
+impl Universe {
+    pub fn for_size(n: usize) -> Universe {
+        if n <= EXACT_LIMIT { Universe::Exact { words: n.div_ceil(64) } } else { Universe::Sketched }
     }
 
-    /// The union of two sketched sets.
-    pub fn union(&self, other: &Sketch) -> Sketch {
-        let (a, b) = (&self.0, &other.0);
-        let mut out = Vec::with_capacity((a.len() + b.len()).min(K));
-        let (mut i, mut j) = (0, 0);
-        while out.len() < K && (i < a.len() || j < b.len()) {
-            let next = match (a.get(i), b.get(j)) {
-                (Some(&x), Some(&y)) if x == y => {
-                    i += 1;
-                    j += 1;
-                    x
-                }
-                (Some(&x), Some(&y)) if x < y => {
-                    i += 1;
-                    x
-                }
-                (Some(_), Some(&y)) => {
-                    j += 1;
-                    y
-                }
-                (Some(&x), None) => {
-                    i += 1;
-                    x
-                }
-                (None, Some(&y)) => {
-                    j += 1;
-                    y
-                }
-                (None, None) => unreachable!(),
-            };
-            out.push(next);
+    /// The set holding node `id`, whose name hashes to `hash`.
+    pub fn singleton(self, id: usize, hash: u64) -> Set {
+        match self {
+            Universe::Exact { words } => {
+                let mut s = vec![0; words];
+                s[id / 64] |= 1 << (id % 64);
+                s
+            }
+            Universe::Sketched => vec![hash],
         }
-        Sketch(out)
     }
 
-    pub fn union_in_place(&mut self, other: &Sketch) {
-        *self = self.union(other);
-    }
-
-    /// Estimated number of elements: exact below K, else (K - 1) / (K-th smallest hash as a
-    /// fraction of the hash space).
-    pub fn estimate(&self) -> u64 {
-        if self.0.len() < K {
-            return self.0.len() as u64;
+    pub fn union(self, a: &[u64], b: &[u64]) -> Set {
+        match self {
+            Universe::Exact { .. } => a.iter().zip(b).map(|(x, y)| x | y).collect(),
+            Universe::Sketched => merge_smallest(a, b),
         }
-        let kth = u128::from(self.0[K - 1]) + 1;
-        (((K as u128 - 1) << 64) / kth) as u64
     }
+
+    pub fn union_in_place(self, a: &mut Set, b: &[u64]) {
+        match self {
+            Universe::Exact { .. } => a.iter_mut().zip(b).for_each(|(x, y)| *x |= y),
+            Universe::Sketched => *a = merge_smallest(a, b),
+        }
+    }
+
+    /// The number of elements (estimated, for sketches).
+    pub fn count(self, a: &[u64]) -> u64 {
+        match self {
+            Universe::Exact { .. } => a.iter().map(|w| u64::from(w.count_ones())).sum(),
+            Universe::Sketched => estimate(a),
+        }
+    }
+
+    /// The number of elements of `a ∪ b`, without building it where possible.
+    pub fn union_count(self, a: &[u64], b: &[u64]) -> u64 {
+        match self {
+            Universe::Exact { .. } => a.iter().zip(b).map(|(x, y)| u64::from((x | y).count_ones())).sum(),
+            Universe::Sketched => union_estimate(a, b),
+        }
+    }
+}
+
+/// The estimate of `a ∪ b` for sketches, walking both lists without building the union.
+fn union_estimate(a: &[u64], b: &[u64]) -> u64 {
+    let (mut i, mut j, mut taken, mut last) = (0, 0, 0, 0);
+    while taken < K && (i < a.len() || j < b.len()) {
+        last = match (a.get(i), b.get(j)) {
+            (Some(&x), Some(&y)) if x <= y => {
+                i += 1;
+                if x == y {
+                    j += 1;
+                }
+                x
+            }
+            (_, Some(&y)) => {
+                j += 1;
+                y
+            }
+            (Some(&x), None) => {
+                i += 1;
+                x
+            }
+            (None, None) => unreachable!(),
+        };
+        taken += 1;
+    }
+    if taken < K { taken as u64 } else { (((K as u128 - 1) << 64) / (u128::from(last) + 1)) as u64 }
+}
+
+impl Universe {
+    /// The union of `first` and `rest`, built in `scratch` buffers and allocated once.
+    pub fn union_all<'a>(self, first: Set, rest: impl Iterator<Item = &'a Set>, scratch: &mut (Set, Set)) -> Set {
+        match self {
+            Universe::Exact { .. } => rest.fold(first, |mut acc, s| {
+                acc.iter_mut().zip(s).for_each(|(x, y)| *x |= y);
+                acc
+            }),
+            Universe::Sketched => {
+                let (acc, tmp) = scratch;
+                acc.clear();
+                acc.extend_from_slice(&first);
+                for s in rest {
+                    tmp.clear();
+                    merge_smallest_into(acc, s, tmp);
+                    std::mem::swap(acc, tmp);
+                }
+                acc.clone()
+            }
+        }
+    }
+}
+
+/// The K smallest distinct values of two ascending lists.
+fn merge_smallest(a: &[u64], b: &[u64]) -> Set {
+    let mut out = Vec::with_capacity((a.len() + b.len()).min(K));
+    merge_smallest_into(a, b, &mut out);
+    out
+}
+
+fn merge_smallest_into(a: &[u64], b: &[u64], out: &mut Set) {
+    let (mut i, mut j) = (0, 0);
+    while out.len() < K && (i < a.len() || j < b.len()) {
+        let next = match (a.get(i), b.get(j)) {
+            (Some(&x), Some(&y)) if x <= y => {
+                i += 1;
+                if x == y {
+                    j += 1;
+                }
+                x
+            }
+            (_, Some(&y)) => {
+                j += 1;
+                y
+            }
+            (Some(&x), None) => {
+                i += 1;
+                x
+            }
+            (None, None) => unreachable!(),
+        };
+        out.push(next);
+    }
+}
+
+/// Sketch cardinality: exact below K, else (K - 1) / (K-th smallest hash as a fraction of 2^64).
+fn estimate(s: &[u64]) -> u64 {
+    if s.len() < K {
+        return s.len() as u64;
+    }
+    let kth = u128::from(s[K - 1]) + 1;
+    (((K as u128 - 1) << 64) / kth) as u64
 }
 
 /// A well-mixed 64-bit hash of a name (FNV-1a, then the SplitMix64 finaliser).
@@ -89,14 +183,28 @@ pub fn name_hash(name: &[u8]) -> u64 {
 mod tests {
     use super::*;
 
+    fn sketch_of(range: std::ops::Range<u32>) -> Set {
+        range.fold(Vec::new(), |s, i| Universe::Sketched.union(&s, &[name_hash(&i.to_le_bytes())]))
+    }
+
     #[test]
-    fn exact_below_k_and_close_above() {
-        let small = (0..40u32).fold(Sketch::default(), |s, i| s.union(&Sketch::of(name_hash(&i.to_le_bytes()))));
-        assert_eq!(small.estimate(), 40);
-        let again = small.union(&small);
-        assert_eq!(again.estimate(), 40, "unions do not double count");
-        let big = (0..10_000u32).fold(Sketch::default(), |s, i| s.union(&Sketch::of(name_hash(&i.to_le_bytes()))));
-        let e = big.estimate() as f64;
+    fn sketches_are_exact_below_k_and_close_above() {
+        let u = Universe::Sketched;
+        let below_k = (K - 5) as u32;
+        let small = sketch_of(0..below_k);
+        assert_eq!(u.count(&small), u64::from(below_k));
+        assert_eq!(u.union_count(&small, &small), u64::from(below_k), "unions do not double count");
+        let (x, y) = (sketch_of(0..3000), sketch_of(2000..6000));
+        assert_eq!(u.union_count(&x, &y), u.count(&u.union(&x, &y)));
+        let e = u.count(&sketch_of(0..10_000)) as f64;
         assert!((e - 10_000.0).abs() < 3_000.0, "{e}");
+    }
+
+    #[test]
+    fn bitsets_count_exactly() {
+        let u = Universe::for_size(130);
+        let a = u.union(&u.singleton(3, 0), &u.singleton(129, 0));
+        let b = u.singleton(129, 0);
+        assert_eq!((u.count(&a), u.count(&b), u.union_count(&a, &b)), (2, 1, 2));
     }
 }

@@ -2,42 +2,45 @@
 //! move and store as few bytes as possible.
 //!
 //! **What it optimises.** When one package of an image changes, that package and every path
-//! that depends on it get new store paths; every layer holding one of them gets a new digest and
-//! is downloaded again. A path changes whenever anything in its closure changes, so a layer is
-//! re-pulled whenever anything in the union of its paths' closures changes. If any package is as
-//! likely to change as any other, the bytes re-pulled per update are, on average,
+//! that depends on it get new store paths, and every layer holding one of them gets a new digest
+//! and is downloaded again. A path changes whenever anything in its closure changes, so a layer
+//! is re-pulled whenever anything in the union of its paths' closures changes. If any package is
+//! as likely to change as any other, the bytes re-pulled per update are, on average,
 //!
 //! ```text
 //!     cost = Σ over layers L of  size(L) × |∪ closures of L's paths|   (÷ number of paths)
 //! ```
 //!
-//! With one path per layer this is the floor no layering can beat; the budget forces paths to
-//! share layers, and each merge raises the cost. The strategy makes the cheapest merges first.
+//! With one path per layer this is the floor no layering can beat. The budget forces paths to
+//! share layers, and merging layers `a` and `b` raises the cost by
+//! `size(a) × |U(b) \ U(a)| + size(b) × |U(a) \ U(b)|`, where `U` is what a layer depends on:
+//! nothing for paths that change together (a program and its wrapper, two fonts), a lot for a
+//! small library put next to a large application.
 //!
-//! **Which merges.** In the dominator tree of the closure (as in the seed: path `d` dominates `p`
-//! when every chain of references from the image's roots to `p` passes through `d`), a dominated
-//! path depends on nothing its dominator does not, so merging a path `c` into the layer whose top
-//! is `t` costs exactly `size(c's layer) × (|closure(t)| − |closure(c)|)`: cheap for paths that
-//! change about as often as their dominator (its private data, its wrappers), dear for a small
-//! library under a large application. Paths nobody dominates (roots, and paths shared by several
-//! branches) start as layers of their own, and may merge with each other in order of how many
-//! paths they depend on, at the cost computed from the union of their closures (estimated with
-//! [`super::sketch`]). Merging goes on until the budget is met, and further while a merge costs
-//! less than [`FREE_BYTES`] per update: tiny layers whose merging costs nothing are not kept.
+//! **How.** Greedy agglomeration: start with one layer per path and keep making the cheapest
+//! merge until the budget is met, then go on while a merge costs less than [`FREE_BYTES`] per
+//! update (tiny layers whose merging costs nothing are not kept). Any two layers may merge; each
+//! layer tracks its best partner, so a merge rescans only the layers it affects. Dependency sets
+//! are exact bitsets up to [`EXACT_LIMIT`] paths, sketches beyond (see [`super::sketch`]). Above
+//! [`PAIRWISE_LIMIT`] paths, pairwise search would be too slow, so a first phase merges along the
+//! dominator tree (as in the seed, `d` dominates `p` when every chain of references from the roots
+//! to `p` passes through `d`): a dominated path depends on nothing its dominator does not, so
+//! merging it up costs exactly `size × (|closure(dominator's layer top)| − |closure(path)|)`, and
+//! a priority queue makes these merges in O(n log n) until the pairwise phase can take over.
 //!
 //! **Popularity**, where given, weighs merges: a path many packages reference is likely to be in
-//! other images too, and keeping it in a layer of its own lets those images share that layer. So
-//! merging a popular path costs more (weight 4 + log2(1 + popularity), against 4 without data).
-//! Without data every path weighs the same, and the strategy works the same.
+//! other images too, and a layer of its own lets those images share it. Merging a popular path
+//! costs more (weight 4 + log2(1 + popularity), against 4 without data). Without data every path
+//! weighs the same and the strategy works the same.
 //!
 //! **Order.** Classic Docker reuses a layer only if every layer below it is unchanged too, so
-//! layers go bottom-up greedily: next is always the layer that adds the fewest paths to the union
-//! of what the layers below depend on (ties: the bigger layer first, then by name). Base libraries
+//! layers go bottom-up greedily: next is always the layer adding the fewest paths to the union of
+//! what the layers below depend on (ties: the bigger layer first, then by name). Base libraries
 //! end at the bottom, the application on top.
 //!
-//! **Determinism.** Every step depends on the graph's shape, the paths' names (not their hashes),
-//! sizes and popularity, and all arithmetic is on integers; ties are broken by name, then path.
-//! A new build of a package (same name, new hash) therefore moves no other path between layers.
+//! **Determinism.** Every step depends only on the graph's shape, the paths' names (not their
+//! hashes), sizes and popularity; all arithmetic is on integers, and ties are broken by name,
+//! then path. A new build of a package (same name, new hash) moves no other path between layers.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -45,234 +48,331 @@ use std::collections::BinaryHeap;
 use crate::graph::{Closure, NodeId};
 use crate::popularity::{name_of, Popularity};
 
-use super::sketch::{name_hash, Sketch};
+use super::sketch::{name_hash, Set, Universe, EXACT_LIMIT};
 use super::{DomTree, Layer, Options, Reason};
 
 /// Below this many bytes re-pulled per update on average, a merge counts as free.
 pub const FREE_BYTES: u128 = 4096;
 
+/// Most layers the pairwise phase starts from (it looks at every pair): four times the budget,
+/// within these bounds.
+pub const PAIRWISE_LIMIT: usize = 768;
+const PAIRWISE_FLOOR: usize = 256;
+
 /// Weight of a path without popularity data; weights scale merge costs.
 const BASE_WEIGHT: u128 = 4;
 
+/// What both phases know of the closure.
+struct Ctx<'a> {
+    closure: &'a Closure,
+    universe: Universe,
+    /// Each node's closure (itself included) as a set: what it changes with.
+    sets: Vec<Set>,
+    count: Vec<u64>,
+    /// Each node's dependents (itself included): the images that contain it.
+    up: Vec<Set>,
+    up_count: Vec<u64>,
+    weight: Vec<u128>,
+    rank: Vec<u32>,
+}
+
+/// A layer in the making.
 struct Group {
     members: Vec<NodeId>,
     size: u64,
+    /// The member shown as the layer's top: the one depending on the most paths.
     top: NodeId,
-    /// Top-level candidates merged into this group (0 for a group below the top level).
-    tops: usize,
-    /// For top-level groups: the sketch of the union of their closures.
-    union: Option<Sketch>,
-    version: u32,
-    prev: Option<u32>,
-    next: Option<u32>,
+    /// What the group depends on, and its size.
+    set: Set,
+    depends: u64,
+    /// What depends on the group's paths, and its size.
+    up: Set,
+    up_count: u64,
+    weight: u128,
 }
 
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
-enum Merge {
-    /// A group below the top level into the group of its top's dominator.
-    Up { group: u32 },
-    /// Two neighbouring top-level groups, at the versions the cost was computed for.
-    Across { a: u32, b: u32, va: u32, vb: u32 },
-}
-
-struct State {
-    count: Vec<u64>,
-    weight: Vec<u128>,
-    rank: Vec<u32>,
-    idom: Vec<u32>,
-    groups: Vec<Group>,
-    forward: Vec<u32>,
-    alive: usize,
+impl Group {
+    fn empty() -> Group {
+        Group { members: Vec::new(), size: 0, top: 0, set: Vec::new(), depends: 0, up: Vec::new(), up_count: 0, weight: 0 }
+    }
 }
 
 pub fn group(closure: &Closure, pop: &Popularity, opts: &Options) -> Vec<Layer> {
-    let n = closure.len();
     let names: Vec<&str> = closure.nodes.iter().map(|x| name_of(&x.path)).collect();
-    let rank = name_rank(closure, &names);
-    let sketches = closure_sketches(closure, &names);
-    let count: Vec<u64> = sketches.iter().map(Sketch::estimate).collect();
-    let weight: Vec<u128> = closure
+    let universe = Universe::for_size(closure.len());
+    let hashes = name_hashes(&names);
+    let sets = closure_sets(&closure.nodes.iter().map(|x| &x.references[..]).collect::<Vec<_>>(), &hashes, universe);
+    let count = sets.iter().map(|s| universe.count(s)).collect();
+    let referrers = closure.referrers();
+    let up = closure_sets(&referrers.iter().map(|r| &r[..]).collect::<Vec<_>>(), &hashes, universe);
+    let up_count = up.iter().map(|s| universe.count(s)).collect();
+    let weight = closure
         .nodes
         .iter()
         .map(|x| pop.get(&x.path).map_or(BASE_WEIGHT, |p| BASE_WEIGHT + u128::from(64 - p.saturating_add(1).leading_zeros())))
         .collect();
-    let tree = DomTree::build(closure, &[]);
-    let root = n as u32;
-
-    let mut groups: Vec<Group> = (0..n as u32)
-        .map(|i| Group {
-            members: vec![i],
-            size: closure.nodes[i as usize].nar_size,
-            top: i,
-            tops: usize::from(tree.idom[i as usize] == root),
-            union: (tree.idom[i as usize] == root).then(|| sketches[i as usize].clone()),
-            version: 0,
-            prev: None,
-            next: None,
-        })
-        .collect();
-    // Top-level groups in a line, by how many paths they depend on: neighbours change about as
-    // often, which makes them the cheap pairs to merge.
-    let mut line: Vec<u32> = (0..n as u32).filter(|&i| tree.idom[i as usize] == root).collect();
-    line.sort_by_key(|&i| (count[i as usize], rank[i as usize]));
-    for w in line.windows(2) {
-        groups[w[0] as usize].next = Some(w[1]);
-        groups[w[1] as usize].prev = Some(w[0]);
-    }
-    let mut s = State { count, weight, rank, idom: tree.idom.clone(), groups, forward: (0..n as u32).collect(), alive: n };
-
-    let mut heap: BinaryHeap<Reverse<(u128, u32, Merge)>> = BinaryHeap::new();
-    for i in 0..n as u32 {
-        if s.idom[i as usize] != root {
-            heap.push(Reverse((s.up_cost(i), s.rank[i as usize], Merge::Up { group: i })));
-        }
-    }
-    for w in line.windows(2) {
-        s.push_across(&mut heap, w[0], w[1]);
-    }
-
-    let free = FREE_BYTES * n as u128 * BASE_WEIGHT;
-    while let Some(Reverse((cost, tie, merge))) = heap.pop() {
-        match merge {
-            Merge::Up { group } => {
-                if s.forward[group as usize] != group {
-                    continue;
-                }
-                let actual = s.up_cost(group);
-                if actual > cost {
-                    heap.push(Reverse((actual, tie, Merge::Up { group })));
-                    continue;
-                }
-                if s.alive <= opts.budget && actual > free {
-                    break;
-                }
-                let target = s.find(s.idom[s.groups[group as usize].top as usize]);
-                s.absorb(target, group);
-                if s.groups[target as usize].tops > 0 {
-                    s.requeue_neighbours(&mut heap, target);
-                }
-            }
-            Merge::Across { a, b, va, vb } => {
-                let live = |x: u32, v: u32| s.forward[x as usize] == x && s.groups[x as usize].version == v;
-                if !live(a, va) || !live(b, vb) {
-                    continue;
-                }
-                if s.alive <= opts.budget && cost > free {
-                    break;
-                }
-                let union = s.groups[a as usize].union.as_ref().expect("top-level").union(s.groups[b as usize].union.as_ref().expect("top-level"));
-                let next = s.groups[b as usize].next;
-                s.absorb(a, b);
-                let ga = &mut s.groups[a as usize];
-                ga.union = Some(union);
-                ga.next = next;
-                if let Some(nx) = next {
-                    s.groups[nx as usize].prev = Some(a);
-                }
-                s.requeue_neighbours(&mut heap, a);
-            }
-        }
-    }
-
-    let mut layers: Vec<(Layer, Sketch)> = Vec::with_capacity(s.alive);
-    let unreachable = tree.unreachable;
-    for (gid, g) in s.groups.iter_mut().enumerate() {
-        if s.forward[gid] != gid as u32 {
-            continue;
-        }
-        let mut contents = std::mem::take(&mut g.members);
-        contents.sort_unstable();
-        let union = g.union.take();
-        let reason = if g.tops > 1 {
-            Reason::Merged
-        } else if g.tops == 0 {
-            Reason::Split
-        } else if closure.roots.binary_search(&g.top).is_ok() {
-            Reason::Root
-        } else if unreachable.contains(&g.top) {
-            Reason::Unreachable
-        } else {
-            Reason::Shared
-        };
-        let depends = union.unwrap_or_else(|| sketches[g.top as usize].clone());
-        let rating = depends.estimate();
-        let layer = Layer { contents, size: g.size, rating: u128::from(rating), top: g.top, reason, candidates: g.tops.max(1) };
-        layers.push((layer, depends));
-    }
-    order_bottom_up(layers, &s.rank)
+    let cx = Ctx { closure, universe, sets, count, up, up_count, weight, rank: name_rank(closure, &names) };
+    let free = FREE_BYTES * closure.len() as u128 * BASE_WEIGHT;
+    let pairwise = (4 * opts.budget).clamp(PAIRWISE_FLOOR, PAIRWISE_LIMIT);
+    let groups = if closure.len() > pairwise {
+        tree_phase(&cx, opts.budget.max(pairwise), free)
+    } else {
+        (0..closure.len() as NodeId).map(|i| cx.single(i)).collect()
+    };
+    let groups = if groups.len() <= 4 * PAIRWISE_LIMIT { pairwise_phase(&cx, groups, opts.budget, free) } else { groups };
+    order_bottom_up(&cx, groups)
 }
 
-impl State {
-    fn find(&mut self, node_group: u32) -> u32 {
-        let mut g = node_group;
-        while self.forward[g as usize] != g {
-            g = self.forward[g as usize];
+impl Ctx<'_> {
+    fn single(&self, i: NodeId) -> Group {
+        let i_us = i as usize;
+        Group {
+            members: vec![i],
+            size: self.closure.nodes[i_us].nar_size,
+            top: i,
+            set: self.sets[i_us].clone(),
+            depends: self.count[i_us],
+            up: self.up[i_us].clone(),
+            up_count: self.up_count[i_us],
+            weight: self.weight[i_us],
         }
-        let mut x = node_group;
-        while self.forward[x as usize] != g {
-            let next = self.forward[x as usize];
-            self.forward[x as usize] = g;
-            x = next;
+    }
+
+    /// The cost of merging two groups, and its tie-break (the groups' tops by name): the bytes
+    /// re-pulled more often after updates (from what they depend on) plus the bytes stored twice
+    /// by images holding one group but not the other (from what depends on them).
+    fn merge_cost(&self, a: &Group, b: &Group) -> (u128, u32, u32) {
+        let (sa, sb) = (u128::from(a.size), u128::from(b.size));
+        let extra = |both: u64, ca: u64, cb: u64| ((sa + sb) * u128::from(both)).saturating_sub(sa * u128::from(ca) + sb * u128::from(cb));
+        let update = extra(self.universe.union_count(&a.set, &b.set), a.depends, b.depends);
+        let storage = extra(self.universe.union_count(&a.up, &b.up), a.up_count, b.up_count);
+        let (ra, rb) = (self.rank[a.top as usize], self.rank[b.top as usize]);
+        ((update + storage) * a.weight.max(b.weight), ra.min(rb), ra.max(rb))
+    }
+
+    /// Moves `from` into `into`.
+    fn absorb(&self, into: &mut Group, from: Group) {
+        self.universe.union_in_place(&mut into.set, &from.set);
+        into.depends = self.universe.count(&into.set);
+        self.universe.union_in_place(&mut into.up, &from.up);
+        into.up_count = self.universe.count(&into.up);
+        into.size += from.size;
+        into.weight = into.weight.max(from.weight);
+        let key = |t: NodeId| (self.count[t as usize], Reverse(self.rank[t as usize]));
+        if key(from.top) > key(into.top) {
+            into.top = from.top;
+        }
+        extend_members(&mut into.members, from.members);
+    }
+}
+
+/// Appends `from` to `into`, keeping the longer vector so repeated merges stay linear overall.
+fn extend_members(into: &mut Vec<NodeId>, mut from: Vec<NodeId>) {
+    if from.len() > into.len() {
+        std::mem::swap(into, &mut from);
+    }
+    into.extend(from);
+}
+
+/// Greedy agglomeration over all pairs. Each group keeps one entry in a heap: its cheapest
+/// partner at the time it last changed. An entry naming a group that changed since is refreshed
+/// when it reaches the top; a merged group looks at every other group again, so every pair is
+/// covered by the entry of whichever of its two groups changed last.
+fn pairwise_phase(cx: &Ctx, groups: Vec<Group>, budget: usize, free: u128) -> Vec<Group> {
+    let mut slots: Vec<Option<Group>> = groups.into_iter().map(Some).collect();
+    let m = slots.len();
+    let mut version = vec![0u32; m];
+    type Entry = Reverse<((u128, u32, u32), u32, u32, u32, u32)>;
+    let best_entry = |slots: &[Option<Group>], version: &[u32], i: usize| -> Option<Entry> {
+        let gi = slots[i].as_ref()?;
+        let (cost, j) = (0..slots.len()).filter(|&j| j != i).filter_map(|j| slots[j].as_ref().map(|gj| (cx.merge_cost(gi, gj), j))).min()?;
+        Some(Reverse((cost, i as u32, j as u32, version[i], version[j])))
+    };
+    // Every pair once to start with.
+    let mut best: Vec<Option<((u128, u32, u32), usize)>> = vec![None; m];
+    for i in 0..m {
+        for j in i + 1..m {
+            let c = (cx.merge_cost(slots[i].as_ref().expect("alive"), slots[j].as_ref().expect("alive")), 0);
+            if best[i].is_none_or(|b| (c.0, j) < b) {
+                best[i] = Some((c.0, j));
+            }
+            if best[j].is_none_or(|b| (c.0, i) < b) {
+                best[j] = Some((c.0, i));
+            }
+        }
+    }
+    let mut heap: BinaryHeap<Entry> = best
+        .iter()
+        .enumerate()
+        .filter_map(|(i, b)| b.map(|(cost, j)| Reverse((cost, i as u32, j as u32, 0, 0))))
+        .collect();
+    let mut alive = m;
+    while let Some(Reverse((cost, i, j, vi, vj))) = heap.pop() {
+        let (i, j) = (i as usize, j as usize);
+        if slots[i].is_none() || version[i] != vi {
+            continue;
+        }
+        if slots[j].is_none() || version[j] != vj {
+            if let Some(e) = best_entry(&slots, &version, i) {
+                heap.push(e);
+            }
+            continue;
+        }
+        if alive <= budget && cost.0 > free {
+            break;
+        }
+        let from = slots[j].take().expect("partner alive");
+        let mut into = slots[i].take().expect("group alive");
+        cx.absorb(&mut into, from);
+        slots[i] = Some(into);
+        alive -= 1;
+        version[i] += 1;
+        if alive > 1 {
+            if let Some(e) = best_entry(&slots, &version, i) {
+                heap.push(e);
+            }
+        }
+    }
+    slots.into_iter().flatten().collect()
+}
+
+/// For large closures: merges along the dominator tree (and between neighbouring top-level
+/// layers) in cost order, down to `target` groups.
+fn tree_phase(cx: &Ctx, target: usize, free: u128) -> Vec<Group> {
+    let n = cx.closure.len();
+    let tree = DomTree::build(cx.closure, &[]);
+    let root = n as u32;
+    let top_level = |i: u32| tree.idom[i as usize] == root;
+    // Only top-level groups need their own sets; below the top a group depends on its top's
+    // closure, and its dependents are gathered at the end.
+    let mut groups: Vec<Group> = (0..n as NodeId)
+        .map(|i| {
+            if top_level(i) {
+                cx.single(i)
+            } else {
+                let x = &cx.closure.nodes[i as usize];
+                Group { members: vec![i], size: x.nar_size, top: i, depends: cx.count[i as usize], weight: cx.weight[i as usize], ..Group::empty() }
+            }
+        })
+        .collect();
+    let mut forward: Vec<u32> = (0..n as u32).collect();
+    let mut version = vec![0u32; n];
+    // Top-level groups in a line by how many paths they depend on: neighbours change about as
+    // often, which makes them the cheap pairs to merge across the tree.
+    let mut line: Vec<u32> = (0..n as u32).filter(|&i| top_level(i)).collect();
+    line.sort_by_key(|&i| (cx.count[i as usize], cx.rank[i as usize]));
+    let mut prev = vec![None; n];
+    let mut next = vec![None; n];
+    for w in line.windows(2) {
+        next[w[0] as usize] = Some(w[1]);
+        prev[w[1] as usize] = Some(w[0]);
+    }
+    fn find(forward: &mut [u32], x: u32) -> u32 {
+        let mut g = x;
+        while forward[g as usize] != g {
+            g = forward[g as usize];
+        }
+        let mut y = x;
+        while forward[y as usize] != g {
+            let up = forward[y as usize];
+            forward[y as usize] = g;
+            y = up;
         }
         g
     }
-
-    /// How many paths the group depends on.
-    fn depends(&self, g: u32) -> u64 {
-        let grp = &self.groups[g as usize];
-        grp.union.as_ref().map_or(self.count[grp.top as usize], Sketch::estimate)
+    #[derive(PartialEq, Eq, PartialOrd, Ord)]
+    enum Merge {
+        Up(u32),
+        Across(u32, u32, u32, u32),
     }
-
-    fn up_cost(&mut self, g: u32) -> u128 {
-        let top = self.groups[g as usize].top;
-        let target = self.find(self.idom[top as usize]);
-        let extra = self.depends(target).saturating_sub(self.count[top as usize]);
-        u128::from(self.groups[g as usize].size) * u128::from(extra) * self.weight[top as usize]
-    }
-
-    fn across_cost(&self, a: u32, b: u32) -> u128 {
-        let (ga, gb) = (&self.groups[a as usize], &self.groups[b as usize]);
-        let (ua, ub) = (ga.union.as_ref().expect("top-level"), gb.union.as_ref().expect("top-level"));
-        let both = u128::from(ua.union(ub).estimate());
-        let (sa, sb) = (u128::from(ga.size), u128::from(gb.size));
-        let merged = (sa + sb) * both;
-        let apart = sa * u128::from(ua.estimate()) + sb * u128::from(ub.estimate());
-        merged.saturating_sub(apart) * self.weight[ga.top as usize].max(self.weight[gb.top as usize])
-    }
-
-    fn push_across(&self, heap: &mut BinaryHeap<Reverse<(u128, u32, Merge)>>, a: u32, b: u32) {
-        let (ga, gb) = (&self.groups[a as usize], &self.groups[b as usize]);
-        let tie = self.rank[ga.top as usize].min(self.rank[gb.top as usize]);
-        heap.push(Reverse((self.across_cost(a, b), tie, Merge::Across { a, b, va: ga.version, vb: gb.version })));
-    }
-
-    /// A top-level group changed: its merges with its neighbours cost something else now.
-    fn requeue_neighbours(&mut self, heap: &mut BinaryHeap<Reverse<(u128, u32, Merge)>>, g: u32) {
-        self.groups[g as usize].version += 1;
-        if let Some(p) = self.groups[g as usize].prev {
-            self.push_across(heap, p, g);
-        }
-        if let Some(nx) = self.groups[g as usize].next {
-            self.push_across(heap, g, nx);
+    // A dominated path depends on nothing its dominator does not, and is in every image its
+    // dominator is in: merging it up re-pulls it with the dominator's changes, and stores the
+    // target with the images that hold the path but not the target's top.
+    let up_cost = |groups: &[Group], forward: &mut [u32], g: u32| -> u128 {
+        let top = groups[g as usize].top;
+        let target = find(forward, tree.idom[top as usize]);
+        let t = &groups[target as usize];
+        let update = u128::from(groups[g as usize].size) * u128::from(t.depends.saturating_sub(cx.count[top as usize]));
+        let storage = u128::from(t.size) * u128::from(cx.up_count[top as usize].saturating_sub(cx.up_count[t.top as usize]));
+        (update + storage) * cx.weight[top as usize]
+    };
+    let mut heap: BinaryHeap<Reverse<((u128, u32, u32), Merge)>> = BinaryHeap::new();
+    for i in 0..n as u32 {
+        if !top_level(i) {
+            heap.push(Reverse(((up_cost(&groups, &mut forward, i), cx.rank[i as usize], 0), Merge::Up(i))));
         }
     }
-
-    /// Moves group `from` into group `into`. A merged top-level group is shown by the top that
-    /// depends on the most paths (ties: by name).
-    fn absorb(&mut self, into: u32, from: u32) {
-        let moved = std::mem::take(&mut self.groups[from as usize].members);
-        let (size, tops, from_top) = (self.groups[from as usize].size, self.groups[from as usize].tops, self.groups[from as usize].top);
-        let into_top = self.groups[into as usize].top;
-        let key = |t: NodeId| (self.count[t as usize], Reverse(self.rank[t as usize]));
-        let new_top = if tops > 0 && key(from_top) > key(into_top) { from_top } else { into_top };
-        let dst = &mut self.groups[into as usize];
-        dst.members.extend(moved);
-        dst.size += size;
-        dst.tops += tops;
-        dst.top = new_top;
-        self.forward[from as usize] = into;
-        self.alive -= 1;
+    let across = |groups: &[Group], version: &[u32], a: u32, b: u32| {
+        Reverse((cx.merge_cost(&groups[a as usize], &groups[b as usize]), Merge::Across(a, b, version[a as usize], version[b as usize])))
+    };
+    for w in line.windows(2) {
+        heap.push(across(&groups, &version, w[0], w[1]));
     }
+    let mut alive = n;
+    while let Some(Reverse((cost, merge))) = heap.pop() {
+        if alive <= target && cost.0 > free {
+            break;
+        }
+        let (into, from) = match merge {
+            Merge::Up(g) => {
+                if forward[g as usize] != g {
+                    continue;
+                }
+                let actual = up_cost(&groups, &mut forward, g);
+                if actual > cost.0 {
+                    heap.push(Reverse(((actual, cost.1, cost.2), Merge::Up(g))));
+                    continue;
+                }
+                (find(&mut forward, tree.idom[groups[g as usize].top as usize]), g)
+            }
+            Merge::Across(a, b, va, vb) => {
+                let live = |x: u32, v: u32| forward[x as usize] == x && version[x as usize] == v;
+                if !live(a, va) || !live(b, vb) {
+                    continue;
+                }
+                next[a as usize] = next[b as usize];
+                if let Some(nx) = next[b as usize] {
+                    prev[nx as usize] = Some(a);
+                }
+                (a, b)
+            }
+        };
+        let moved = std::mem::replace(&mut groups[from as usize], Group::empty());
+        let mut dst = std::mem::replace(&mut groups[into as usize], Group::empty());
+        if top_level(moved.top) || matches!(merge, Merge::Across(..)) {
+            cx.absorb(&mut dst, moved);
+        } else {
+            // Up the tree: the target already depends on everything the moved group does.
+            dst.size += moved.size;
+            dst.weight = dst.weight.max(moved.weight);
+            extend_members(&mut dst.members, moved.members);
+        }
+        groups[into as usize] = dst;
+        forward[from as usize] = into;
+        alive -= 1;
+        if top_level(groups[into as usize].top) || !groups[into as usize].set.is_empty() {
+            version[into as usize] += 1;
+            if let Some(p) = prev[into as usize] {
+                heap.push(across(&groups, &version, p, into));
+            }
+            if let Some(nx) = next[into as usize] {
+                heap.push(across(&groups, &version, into, nx));
+            }
+        }
+    }
+    let mut scratch = (Vec::new(), Vec::new());
+    (0..n)
+        .filter(|&i| forward[i] == i as u32)
+        .map(|i| {
+            let mut g = std::mem::replace(&mut groups[i], Group::empty());
+            if g.set.is_empty() {
+                g.set = cx.sets[g.top as usize].clone();
+                g.up = cx.universe.union_all(cx.up[g.top as usize].clone(), g.members.iter().map(|&m| &cx.up[m as usize]), &mut scratch);
+                g.up_count = cx.universe.count(&g.up);
+            }
+            g
+        })
+        .collect()
 }
 
 /// Each node's rank in (name, path) order: the tie-break that survives renaming.
@@ -286,68 +386,99 @@ fn name_rank(closure: &Closure, names: &[&str]) -> Vec<u32> {
     rank
 }
 
-/// The sketch of every node's closure (itself and everything it references), bottom-up.
-fn closure_sketches(closure: &Closure, names: &[&str]) -> Vec<Sketch> {
-    let n = closure.len();
-    // Paths sharing a name get distinct hashes by their order among themselves.
+/// Hashes of the names; paths sharing a name get distinct hashes by their order among themselves.
+fn name_hashes(names: &[&str]) -> Vec<u64> {
     let mut seen = rustc_hash::FxHashMap::<&str, u32>::default();
-    let hashes: Vec<u64> = names
+    names
         .iter()
         .map(|&name| {
             let k = seen.entry(name).or_insert(0);
             *k += 1;
             if *k == 1 { name_hash(name.as_bytes()) } else { name_hash(format!("{name}#{k}").as_bytes()) }
         })
-        .collect();
-    let mut sketches: Vec<Option<Sketch>> = vec![None; n];
-    let mut stack: Vec<(u32, bool)> = Vec::new();
-    for start in 0..n as u32 {
-        if sketches[start as usize].is_some() {
-            continue;
-        }
-        stack.push((start, false));
-        while let Some((x, expanded)) = stack.pop() {
-            if sketches[x as usize].is_some() {
-                continue;
-            }
-            let refs = &closure.nodes[x as usize].references;
-            if expanded {
-                let mut sk = Sketch::of(hashes[x as usize]);
-                for &r in refs {
-                    // A reference cycle (malformed input) leaves a child unfinished: skip it.
-                    if let Some(child) = &sketches[r as usize] {
-                        sk.union_in_place(child);
-                    }
-                }
-                sketches[x as usize] = Some(sk);
-            } else {
-                stack.push((x, true));
-                stack.extend(refs.iter().filter(|&&r| sketches[r as usize].is_none()).map(|&r| (r, false)));
-            }
-        }
-    }
-    sketches.into_iter().map(|s| s.expect("every node visited")).collect()
+        .collect()
 }
 
-/// Bottom-up order: next is the layer adding the fewest paths to what the layers below depend on.
-fn order_bottom_up(mut layers: Vec<(Layer, Sketch)>, rank: &[u32]) -> Vec<Layer> {
+/// For each node, the set of nodes reachable from it through `edges` (itself included), built
+/// from the far end: with references, each path's closure; with referrers, its dependents.
+fn closure_sets(edges: &[&[NodeId]], hashes: &[u64], universe: Universe) -> Vec<Set> {
+    let n = edges.len();
+    let mut sets: Vec<Option<Set>> = vec![None; n];
+    let mut stack: Vec<(u32, bool)> = Vec::new();
+    let mut scratch = (Vec::new(), Vec::new());
+    for start in 0..n as u32 {
+        stack.push((start, false));
+        while let Some((x, expanded)) = stack.pop() {
+            if sets[x as usize].is_some() {
+                continue;
+            }
+            if expanded {
+                // A reference cycle (malformed input) leaves a neighbour unfinished: skip it.
+                let children = edges[x as usize].iter().filter_map(|&r| sets[r as usize].as_ref());
+                let s = universe.union_all(universe.singleton(x as usize, hashes[x as usize]), children, &mut scratch);
+                sets[x as usize] = Some(s);
+            } else {
+                stack.push((x, true));
+                stack.extend(edges[x as usize].iter().filter(|&&r| sets[r as usize].is_none()).map(|&r| (r, false)));
+            }
+        }
+    }
+    debug_assert!(n <= EXACT_LIMIT || universe == Universe::Sketched);
+    sets.into_iter().map(|s| s.expect("every node visited")).collect()
+}
+
+/// Bottom-up order. A layer is re-pulled (chain level) when anything that it or any layer below
+/// it depends on changes, so each package costs the bytes of every layer from the first one that
+/// depends on it to the top. Swapping two neighbours shows the better of them goes first when it
+/// adds fewer new dependencies per byte (Smith's rule): greedily, next is the layer with the
+/// fewest new dependencies per byte over what the layers below depend on (ties: the bigger
+/// layer, then by name). Base libraries end at the bottom, the application on top.
+fn order_bottom_up(cx: &Ctx, mut groups: Vec<Group>) -> Vec<Layer> {
     const GREEDY_LIMIT: usize = 512;
-    if layers.len() > GREEDY_LIMIT {
-        layers.sort_by_key(|(l, d)| (d.estimate(), Reverse(l.size), rank[l.top as usize]));
-        return layers.into_iter().map(|(l, _)| l).collect();
+    let mut ordered = Vec::with_capacity(groups.len());
+    if groups.len() > GREEDY_LIMIT {
+        groups.sort_by(|a, b| {
+            (u128::from(a.depends) * u128::from(b.size.max(1)))
+                .cmp(&(u128::from(b.depends) * u128::from(a.size.max(1))))
+                .then_with(|| b.size.cmp(&a.size))
+                .then_with(|| cx.rank[a.top as usize].cmp(&cx.rank[b.top as usize]))
+        });
+        ordered = groups;
+    } else {
+        let mut below: Set = Vec::new();
+        let mut below_count = 0u64;
+        while !groups.is_empty() {
+            let growth: Vec<u64> = groups
+                .iter()
+                .map(|g| if below.is_empty() { g.depends } else { cx.universe.union_count(&below, &g.set) - below_count })
+                .collect();
+            let best = (0..groups.len())
+                .min_by(|&a, &b| {
+                    let (ga, gb) = (&groups[a], &groups[b]);
+                    (u128::from(growth[a]) * u128::from(gb.size.max(1)))
+                        .cmp(&(u128::from(growth[b]) * u128::from(ga.size.max(1))))
+                        .then_with(|| gb.size.cmp(&ga.size))
+                        .then_with(|| cx.rank[ga.top as usize].cmp(&cx.rank[gb.top as usize]))
+                })
+                .expect("non-empty");
+            let g = groups.swap_remove(best);
+            below = if below.is_empty() { g.set.clone() } else { cx.universe.union(&below, &g.set) };
+            below_count = cx.universe.count(&below);
+            ordered.push(g);
+        }
     }
-    let mut below = Sketch::default();
-    let mut out = Vec::with_capacity(layers.len());
-    while !layers.is_empty() {
-        let best = (0..layers.len())
-            .min_by_key(|&i| {
-                let (l, d) = &layers[i];
-                (below.union(d).estimate(), Reverse(l.size), rank[l.top as usize])
-            })
-            .expect("non-empty");
-        let (l, d) = layers.swap_remove(best);
-        below.union_in_place(&d);
-        out.push(l);
-    }
-    out
+    ordered
+        .into_iter()
+        .map(|g| {
+            let mut contents = g.members;
+            contents.sort_unstable();
+            let reason = match contents.len() {
+                1 if cx.closure.roots.binary_search(&g.top).is_ok() => Reason::Root,
+                1 => Reason::Apart,
+                _ => Reason::Merged,
+            };
+            let candidates = contents.len();
+            Layer { contents, size: g.size, rating: u128::from(g.depends), top: g.top, reason, candidates }
+        })
+        .collect()
 }
