@@ -43,7 +43,7 @@ fn fails_naming(dir: &Path, args: &[&str], needles: &[&str]) {
 fn writes_layers_and_explains() {
     let d = tempfile::tempdir().unwrap();
     fs::write(d.path().join("g.json"), graph_json()).unwrap();
-    let o = run(d.path(), &["--graph", "g.json", "--budget", "3", "--out", "out.json", "--explain"]);
+    let o = run(d.path(), &["--graph", "g.json", "--budget", "3", "--out", "out.json", "--explain", "--strategy", "nixery"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let layers: serde_json::Value = serde_json::from_slice(&fs::read(d.path().join("out.json")).unwrap()).unwrap();
     let mut both = [sp("app"), sp("lib")];
@@ -54,7 +54,7 @@ fn writes_layers_and_explains() {
     let err = stderr(&o);
     assert!(err.contains("2 paths") && err.contains("why") && err.contains(&sp("app")), "{err}");
     // stdout by default, byte-identical to the file.
-    let o = run(d.path(), &["--graph", "g.json", "--budget", "3"]);
+    let o = run(d.path(), &["--graph", "g.json", "--budget", "3", "--strategy", "nixery"]);
     assert_eq!(o.stdout, fs::read(d.path().join("out.json")).unwrap());
 }
 

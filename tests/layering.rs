@@ -217,16 +217,123 @@ proptest! {
         let c = random_closure(n, &edges, &sizes, &roots);
         let pop = Popularity::from_counts(pops.iter().enumerate().map(|(i, &p)| (format!("p{i}"), p)));
         let opts = Options { big_threshold: 1_500_000_000, ..Options::with_budget(budget) };
-        let layers = layering::group(&c, &pop, Strategy::Nixery, &opts).unwrap();
-        prop_assert_eq!(check_partition(&c, &layers, budget), Ok(()));
-        let expected = layering::to_json(&c, &layers);
-        for k in 0..3u64 {
-            let shuffled = Closure::parse(Path::new("shuffled.json"), &attrs_json(&c, seed.wrapping_add(k))).unwrap();
-            let again = layering::group(&shuffled, &pop, Strategy::Nixery, &opts).unwrap();
-            prop_assert_eq!(&layering::to_json(&shuffled, &again), &expected);
+        for strategy in [Strategy::Stable, Strategy::Nixery, Strategy::PopularityOrder, Strategy::AutoLayer] {
+            let layers = layering::group(&c, &pop, strategy, &opts).unwrap();
+            prop_assert_eq!(check_partition(&c, &layers, budget), Ok(()), "{:?}", strategy);
+            let expected = layering::to_json(&c, &layers);
+            for k in 0..2u64 {
+                let shuffled = Closure::parse(Path::new("shuffled.json"), &attrs_json(&c, seed.wrapping_add(k))).unwrap();
+                let again = layering::group(&shuffled, &pop, strategy, &opts).unwrap();
+                prop_assert_eq!(&layering::to_json(&shuffled, &again), &expected, "{:?}", strategy);
+            }
         }
     }
+
+    /// A new build of one package (it and its dependents renamed) leaves every layer holding none
+    /// of the changed paths exactly as it was: only the changed paths' layers are new.
+    #[test]
+    fn stable_moves_no_unchanged_path_when_a_package_is_rebuilt(
+        n in 2usize..60,
+        edges in prop::collection::vec((0usize..60, 0usize..60), 0..150),
+        sizes in prop::collection::vec(1u64..100_000_000, 1..10),
+        budget in 1usize..15,
+        pick in any::<usize>(),
+    ) {
+        // A DAG whose roots are the paths nothing references, as Nix's graphs are.
+        let mut refs = vec![Vec::new(); n];
+        for &(a, b) in &edges {
+            let (a, b) = (a % n, b % n);
+            if a != b {
+                refs[a.max(b)].push(a.min(b) as u32);
+            }
+        }
+        let c = synth::from_parts((0..n).map(|i| sp(&format!("p{i}"))).collect(), (0..n).map(|i| sizes[i % sizes.len()]).collect(), refs);
+        let opts = Options::with_budget(budget);
+        let before = layering::group(&c, &Popularity::none(), Strategy::Stable, &opts).unwrap();
+        let v = (pick % n) as u32;
+        let referrers = c.referrers();
+        let mut changed = vec![false; n];
+        let mut stack = vec![v];
+        while let Some(x) = stack.pop() {
+            if !std::mem::replace(&mut changed[x as usize], true) {
+                stack.extend(referrers[x as usize].iter().copied());
+            }
+        }
+        let after_c = evaluate::renamed(&c, &changed, pick as u64);
+        let after = layering::group(&after_c, &Popularity::none(), Strategy::Stable, &opts).unwrap();
+        let set = |cl: &Closure, l: &layering::Layer| -> Vec<String> {
+            let mut v: Vec<String> = l.contents.iter().map(|&i| cl.path(i).to_string()).collect();
+            v.sort();
+            v
+        };
+        let old: Vec<Vec<String>> = before.iter().map(|l| set(&c, l)).collect();
+        let changed_paths: std::collections::HashSet<&str> = (0..n).filter(|&i| changed[i]).map(|i| c.path(i as u32)).collect();
+        for l in &before {
+            let untouched = l.contents.iter().all(|&i| !changed_paths.contains(c.path(i)));
+            if untouched {
+                let s = set(&c, l);
+                prop_assert!(after.iter().any(|m| set(&after_c, m) == s), "layer {:?} should survive the update", s);
+            }
+        }
+        prop_assert_eq!(after.len(), old.len());
+    }
 }
+
+use nix_image_layers::evaluate;
+
+/// Sizes in bytes: glibc 1 MB, zlib 100 kB, app 10 kB, data 5 MB; app uses zlib, glibc and data,
+/// zlib uses glibc. Merge costs (update + storage, equal weights), worked by hand:
+/// zlib+app 210k is cheapest, then glibc+{zlib,app} 3110k; {data} with anything costs over 15M.
+const UPDATE: &[(&str, u64, &[&str])] = &[
+    ("glibc", 1_000_000, &[]),
+    ("zlib", 100_000, &["glibc"]),
+    ("data", 5_000_000, &[]),
+    ("app", 10_000, &["zlib", "glibc", "data"]),
+];
+
+#[test]
+fn stable_merges_what_changes_together_and_orders_by_new_dependencies_per_byte() {
+    let c = closure(UPDATE);
+    let three = layering::group(&c, &Popularity::none(), Strategy::Stable, &Options::with_budget(3)).unwrap();
+    // Bottom-up by new dependencies per byte: data (1 per 5 MB), glibc (1 per MB), then zlib+app.
+    assert_eq!(names(&c, &three), vec![vec!["data"], vec!["glibc"], vec!["app", "zlib"]]);
+    assert_eq!(three.iter().map(|l| l.reason).collect::<Vec<_>>(), vec![Reason::Apart, Reason::Apart, Reason::Merged]);
+    let two = layering::group(&c, &Popularity::none(), Strategy::Stable, &Options::with_budget(2)).unwrap();
+    assert_eq!(names(&c, &two), vec![vec!["data"], vec!["app", "glibc", "zlib"]]);
+    // With room to spare, nothing is merged that costs more than a few kB per update.
+    let all = layering::group(&c, &Popularity::none(), Strategy::Stable, &Options::with_budget(10)).unwrap();
+    assert_eq!(all.len(), 4);
+}
+
+#[test]
+fn after_an_update_exactly_the_layers_of_changed_paths_are_new() {
+    let c = closure(UPDATE);
+    let opts = Options::with_budget(3);
+    let before = layering::group(&c, &Popularity::none(), Strategy::Stable, &opts).unwrap();
+    let sets = |cl: &Closure, ls: &[layering::Layer]| -> Vec<Vec<String>> {
+        ls.iter().map(|l| l.contents.iter().map(|&i| cl.path(i).to_string()).collect()).collect()
+    };
+    let old = sets(&c, &before);
+    let id = |name: &str| c.nodes.iter().position(|x| x.path.ends_with(&format!("-{name}"))).unwrap();
+    // (package updated, the layers reused by a registry client, by bottom-up position)
+    for (updated, reused) in [("app", vec![0, 1]), ("zlib", vec![0, 1]), ("glibc", vec![0]), ("data", vec![1])] {
+        let mut changed = vec![false; c.len()];
+        changed[id(updated)] = true;
+        changed[id("app")] = true;
+        if updated == "glibc" {
+            changed[id("zlib")] = true;
+        }
+        let after_c = evaluate::renamed(&c, &changed, 7);
+        let new = sets(&after_c, &layering::group(&after_c, &Popularity::none(), Strategy::Stable, &opts).unwrap());
+        let kept: Vec<usize> = (0..old.len()).filter(|&i| new.contains(&old[i])).collect();
+        assert_eq!(kept, reused, "after {updated} changed");
+        // Chain level: layers keep their places, so the first new layer is the first not reused.
+        let first_new = (0..new.len()).find(|&i| new[i] != old[i]).unwrap();
+        let reused_at_bottom = (0..old.len()).take_while(|i| reused.contains(i)).count();
+        assert_eq!(first_new, reused_at_bottom, "after {updated} changed");
+    }
+}
+
 
 #[test]
 fn entries_parse_with_self_references_and_single_string_roots() {

@@ -38,13 +38,15 @@ struct Cli {
     /// Where to write the JSON list of layers, bottom layer first; `-` is stdout
     #[arg(long, value_name = "FILE", default_value = "-")]
     out: PathBuf,
-    /// Layering strategy
-    #[arg(long, value_enum, default_value = "nixery")]
+    /// Layering strategy: `stable` keeps layers the same across updates and images; `nixery` is
+    /// the seed's algorithm; `popularity-order` and `auto-layer` rewrite other tools', for comparison
+    #[arg(long, value_enum, default_value = "stable")]
     strategy: Strategy,
-    /// Popularity from which a path gets a layer of its own
+    /// Popularity from which a path gets a layer of its own (nixery strategy)
     #[arg(long, value_name = "COUNT", default_value_t = layering::DEFAULT_POPULAR_THRESHOLD)]
     popular_threshold: u64,
-    /// closureSize in bytes above which a path gets a layer of its own (decimal: 100 MB = 100000000)
+    /// closureSize in bytes above which a path gets a layer of its own (nixery strategy; decimal:
+    /// 100 MB = 100000000)
     #[arg(long, value_name = "BYTES", default_value_t = layering::DEFAULT_BIG_THRESHOLD)]
     big_threshold: u64,
     /// Print a table to stderr: per layer its paths, size, rating, top path and why it stands alone
@@ -95,7 +97,7 @@ fn builder_job() -> Result<Job> {
     })?;
     let strategy = match a.string("strategy")? {
         Some(s) => Strategy::parse(&format!("{}: attribute `strategy`", path.display()), s)?,
-        None => Strategy::Nixery,
+        None => Strategy::Stable,
     };
     Ok(Job {
         pop: a.string("popularity")?.map(PathBuf::from),

@@ -404,6 +404,9 @@ fn name_hashes(names: &[&str]) -> Vec<u64> {
 fn closure_sets(edges: &[&[NodeId]], hashes: &[u64], universe: Universe) -> Vec<Set> {
     let n = edges.len();
     let mut sets: Vec<Option<Set>> = vec![None; n];
+    // Depth-first from every node; `entered` marks nodes on the way down, so a reference cycle
+    // (malformed input) is cut instead of followed forever.
+    let mut entered = vec![false; n];
     let mut stack: Vec<(u32, bool)> = Vec::new();
     let mut scratch = (Vec::new(), Vec::new());
     for start in 0..n as u32 {
@@ -413,13 +416,13 @@ fn closure_sets(edges: &[&[NodeId]], hashes: &[u64], universe: Universe) -> Vec<
                 continue;
             }
             if expanded {
-                // A reference cycle (malformed input) leaves a neighbour unfinished: skip it.
+                // Inside a cycle a neighbour is still unfinished: it is skipped.
                 let children = edges[x as usize].iter().filter_map(|&r| sets[r as usize].as_ref());
                 let s = universe.union_all(universe.singleton(x as usize, hashes[x as usize]), children, &mut scratch);
                 sets[x as usize] = Some(s);
-            } else {
+            } else if !std::mem::replace(&mut entered[x as usize], true) {
                 stack.push((x, true));
-                stack.extend(edges[x as usize].iter().filter(|&&r| sets[r as usize].is_none()).map(|&r| (r, false)));
+                stack.extend(edges[x as usize].iter().filter(|&&r| !entered[r as usize]).map(|&r| (r, false)));
             }
         }
     }
