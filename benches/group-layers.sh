@@ -27,8 +27,10 @@ read -r t m < <(measure $bin/group-layers --version)
 printf '%-8s %-24s %10s %10.1f\n' - "start-up (--version)" "$t" "$(echo "$m/1024" | bc -l)"
 for n in 1000 10000 100000; do
   $bin/layer-eval generate --paths $n --seed 1 --out "$work/g.json" --pop "$work/p.json" 2>/dev/null
-  read -r t m < <(measure $bin/group-layers --graph "$work/g.json" --pop "$work/p.json" --budget 95 --strategy nixery --out "$work/o.json")
-  printf '%-8s %-24s %10s %10.1f\n' $n "group-layers nixery" "$t" "$(echo "$m/1024" | bc -l)"
+  for strategy in stable nixery; do
+    read -r t m < <(measure $bin/group-layers --graph "$work/g.json" --pop "$work/p.json" --budget 95 --strategy $strategy --out "$work/o.json")
+    printf '%-8s %-24s %10s %10.1f\n' $n "group-layers $strategy" "$t" "$(echo "$m/1024" | bc -l)"
+  done
   if [ -f "$model" ] && [ $n -le 10000 ]; then
     read -r t m < <(measure python3 "$model" --graph "$work/g.json" --pop "$work/p.json" --budget 95 --out "$work/m.json")
     printf '%-8s %-24s %10s %10.1f\n' $n "seed model (python)" "$t" "$(echo "$m/1024" | bc -l)"

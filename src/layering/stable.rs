@@ -28,10 +28,16 @@
 //! merging it up costs exactly `size × (|closure(dominator's layer top)| − |closure(path)|)`, and
 //! a priority queue makes these merges in O(n log n) until the pairwise phase can take over.
 //!
-//! **Popularity**, where given, weighs merges: a path many packages reference is likely to be in
-//! other images too, and a layer of its own lets those images share it. Merging a popular path
-//! costs more (weight 4 + log2(1 + popularity), against 4 without data). Without data every path
-//! weighs the same and the strategy works the same.
+//! **Storage** is the other half of each merge's cost: images built from the same packages share
+//! a layer only if they hold all of its paths, so merging `a` and `b` stores bytes twice for every
+//! image holding one but not the other. Images hold a path when they hold something depending on
+//! it, so this cost has the same form as the update cost, with each path's *dependents* in place
+//! of its closure: `size(a) × |D(b) \ D(a)| + size(b) × |D(a) \ D(b)|`.
+//!
+//! **Popularity**, where given, scales that storage cost: a path many packages of the package set
+//! reference is likely to be in images beyond this closure's (weight 4 + log2(1 + popularity),
+//! against 4 without data). Without data the closure's own dependents stand in for it, and the
+//! strategy works the same.
 //!
 //! **Order.** Classic Docker reuses a layer only if every layer below it is unchanged too, so
 //! layers go bottom-up greedily: next is always the layer adding the fewest paths to the union of
@@ -147,7 +153,7 @@ impl Ctx<'_> {
         let update = extra(self.universe.union_count(&a.set, &b.set), a.depends, b.depends);
         let storage = extra(self.universe.union_count(&a.up, &b.up), a.up_count, b.up_count);
         let (ra, rb) = (self.rank[a.top as usize], self.rank[b.top as usize]);
-        ((update + storage) * a.weight.max(b.weight), ra.min(rb), ra.max(rb))
+        (update * BASE_WEIGHT + storage * a.weight.max(b.weight), ra.min(rb), ra.max(rb))
     }
 
     /// Moves `from` into `into`.
