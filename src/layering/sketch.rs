@@ -76,28 +76,7 @@ impl Universe {
 
 /// The estimate of `a ∪ b` for sketches, walking both lists without building the union.
 fn union_estimate(a: &[u64], b: &[u64]) -> u64 {
-    let (mut i, mut j, mut taken, mut last) = (0, 0, 0, 0);
-    while taken < K && (i < a.len() || j < b.len()) {
-        last = match (a.get(i), b.get(j)) {
-            (Some(&x), Some(&y)) if x <= y => {
-                i += 1;
-                if x == y {
-                    j += 1;
-                }
-                x
-            }
-            (_, Some(&y)) => {
-                j += 1;
-                y
-            }
-            (Some(&x), None) => {
-                i += 1;
-                x
-            }
-            (None, None) => unreachable!(),
-        };
-        taken += 1;
-    }
+    let (taken, last) = merged(a, b).take(K).fold((0, 0), |(n, _), v| (n + 1, v));
     if taken < K { taken as u64 } else { (((K as u128 - 1) << 64) / (u128::from(last) + 1)) as u64 }
 }
 
@@ -132,8 +111,13 @@ fn merge_smallest(a: &[u64], b: &[u64]) -> Set {
 }
 
 fn merge_smallest_into(a: &[u64], b: &[u64], out: &mut Set) {
+    out.extend(merged(a, b).take(K));
+}
+
+/// The distinct values of two ascending lists, ascending.
+fn merged<'a>(a: &'a [u64], b: &'a [u64]) -> impl Iterator<Item = u64> + 'a {
     let (mut i, mut j) = (0, 0);
-    while out.len() < K && (i < a.len() || j < b.len()) {
+    std::iter::from_fn(move || {
         let next = match (a.get(i), b.get(j)) {
             (Some(&x), Some(&y)) if x <= y => {
                 i += 1;
@@ -150,10 +134,10 @@ fn merge_smallest_into(a: &[u64], b: &[u64], out: &mut Set) {
                 i += 1;
                 x
             }
-            (None, None) => unreachable!(),
+            (None, None) => return None,
         };
-        out.push(next);
-    }
+        Some(next)
+    })
 }
 
 /// Sketch cardinality: exact below K, else (K - 1) / (K-th smallest hash as a fraction of 2^64).

@@ -68,6 +68,17 @@ const PAIRWISE_FLOOR: usize = 256;
 /// Weight of a path without popularity data; weights scale merge costs.
 const BASE_WEIGHT: u128 = 4;
 
+/// A size rounded down to one of four steps per octave (1, 1.25, 1.5, 1.75 times a power of two).
+/// Updates change sizes a little; costs computed from rounded sizes mostly stay the same, so the
+/// sequence of merges, and with it every other layer, stays the same too.
+pub fn rounded(size: u64) -> u64 {
+    if size < 8 {
+        return size;
+    }
+    let shift = 63 - size.leading_zeros() - 2;
+    (size >> shift) << shift
+}
+
 /// What both phases know of the closure.
 struct Ctx<'a> {
     closure: &'a Closure,
@@ -85,6 +96,7 @@ struct Ctx<'a> {
 /// A layer in the making.
 struct Group {
     members: Vec<NodeId>,
+    /// The sum of the members' rounded sizes (see [`rounded`]).
     size: u64,
     /// The member shown as the layer's top: the one depending on the most paths.
     top: NodeId,
@@ -134,7 +146,7 @@ impl Ctx<'_> {
         let i_us = i as usize;
         Group {
             members: vec![i],
-            size: self.closure.nodes[i_us].nar_size,
+            size: rounded(self.closure.nodes[i_us].nar_size),
             top: i,
             set: self.sets[i_us].clone(),
             depends: self.count[i_us],
@@ -257,7 +269,7 @@ fn tree_phase(cx: &Ctx, target: usize, free: u128) -> Vec<Group> {
                 cx.single(i)
             } else {
                 let x = &cx.closure.nodes[i as usize];
-                Group { members: vec![i], size: x.nar_size, top: i, depends: cx.count[i as usize], weight: cx.weight[i as usize], ..Group::empty() }
+                Group { members: vec![i], size: rounded(x.nar_size), top: i, depends: cx.count[i as usize], weight: cx.weight[i as usize], ..Group::empty() }
             }
         })
         .collect();
@@ -487,7 +499,8 @@ fn order_bottom_up(cx: &Ctx, mut groups: Vec<Group>) -> Vec<Layer> {
                 _ => Reason::Merged,
             };
             let candidates = contents.len();
-            Layer { contents, size: g.size, rating: u128::from(g.depends), top: g.top, reason, candidates }
+            let size = contents.iter().map(|&c| cx.closure.nar_size(c)).sum();
+            Layer { contents, size, rating: u128::from(g.depends), top: g.top, reason, candidates }
         })
         .collect()
 }
