@@ -46,6 +46,9 @@ impl Drop for Chunk {
     }
 }
 
+/// What the sha256 thread hands back: the digest and the file it wrote, or the write error.
+type ShaResult = io::Result<([u8; 32], Option<File>)>;
+
 /// A sink that hashes everything written to it and copies it to an optional file.
 pub struct HashingSink {
     current: Vec<u8>,
@@ -56,7 +59,7 @@ pub struct HashingSink {
     md5_tx: Option<SyncSender<Arc<Chunk>>>,
     sha_tx: Option<SyncSender<Arc<Chunk>>>,
     md5_thread: Option<JoinHandle<[u8; 16]>>,
-    sha_thread: Option<JoinHandle<io::Result<([u8; 32], Option<File>)>>>,
+    sha_thread: Option<JoinHandle<ShaResult>>,
 }
 
 impl HashingSink {

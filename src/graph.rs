@@ -182,11 +182,10 @@ impl Closure {
         let graph: Vec<_> = self
             .nodes
             .iter()
-            .enumerate()
-            .map(|(i, n)| {
+            .map(|n| {
+                // Nix lists a path among its own references when it refers to itself; say so.
                 let mut refs: Vec<&str> = n.references.iter().map(|&r| self.path(r)).collect();
                 refs.push(&n.path);
-                let _ = i;
                 refs.sort_unstable();
                 json!({"path": n.path, "narSize": n.nar_size, "closureSize": n.closure_size, "references": refs})
             })

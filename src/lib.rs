@@ -4,7 +4,10 @@
 //! ([`graph`]), weighs it with [`popularity`] data and groups its store paths into layers
 //! ([`layering`]); `layer-hash` writes each layer as a deterministic tarball ([`tarball`]) hashed
 //! in the same pass ([`digest`]), and assembles the image config and registry manifest
-//! ([`manifest`]). Both run as Nix builders from structured attributes ([`attrs`]).
+//! ([`manifest`]). Both run as Nix builders from structured attributes ([`attrs`]), and write
+//! their outputs whole or not at all ([`output`]). A third program, `layer-eval`, judges
+//! layerings by the bytes they make clients re-pull and registries store ([`evaluate`]), on real
+//! closures or synthetic ones ([`synth`]).
 
 pub mod attrs;
 pub mod digest;

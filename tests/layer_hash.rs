@@ -373,7 +373,7 @@ fn bad_store_contents_fail_naming_the_path_and_leave_nothing() {
     let secret = store.join("fff-secret");
     fs::create_dir_all(&secret).unwrap();
     fs::write(secret.join("s"), "x").unwrap();
-    fs::set_permissions(secret.join("s"), fs::Permissions::from_mode(0)).unwrap();
+    fs::set_permissions(secret.join("s"), fs::Permissions::from_mode(0o000)).unwrap();
     if fs::read(secret.join("s")).is_err() {
         check(&[secret.as_path()], &["fff-secret/s"]);
     }

@@ -29,7 +29,7 @@ struct Cli {
     /// path with narSize, closureSize and references) [default: $NIX_ATTRS_JSON_FILE, else ./.attrs.json]
     #[arg(long, value_name = "FILE")]
     graph: Option<PathBuf>,
-    /// Popularity data in Nixery's format: {"<name without hash>": count}. Without it every path counts 1
+    /// Popularity data in Nixery's format: `{"name-without-hash": count}`. Without it every path counts 1
     #[arg(long, value_name = "FILE")]
     pop: Option<PathBuf>,
     /// Most layers to produce (at least 1; the seed passes maxLayers - 1)

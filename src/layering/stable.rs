@@ -79,6 +79,9 @@ pub fn rounded(size: u64) -> u64 {
     (size >> shift) << shift
 }
 
+/// A merge's cost and its tie-break (the two groups' tops by name rank, lower first).
+type Cost = (u128, u32, u32);
+
 /// What both phases know of the closure.
 struct Ctx<'a> {
     closure: &'a Closure,
@@ -159,7 +162,7 @@ impl Ctx<'_> {
     /// The cost of merging two groups, and its tie-break (the groups' tops by name): the bytes
     /// re-pulled more often after updates (from what they depend on) plus the bytes stored twice
     /// by images holding one group but not the other (from what depends on them).
-    fn merge_cost(&self, a: &Group, b: &Group) -> (u128, u32, u32) {
+    fn merge_cost(&self, a: &Group, b: &Group) -> Cost {
         let (sa, sb) = (u128::from(a.size), u128::from(b.size));
         let extra = |both: u64, ca: u64, cb: u64| ((sa + sb) * u128::from(both)).saturating_sub(sa * u128::from(ca) + sb * u128::from(cb));
         let update = extra(self.universe.union_count(&a.set, &b.set), a.depends, b.depends);
@@ -200,14 +203,15 @@ fn pairwise_phase(cx: &Ctx, groups: Vec<Group>, budget: usize, free: u128) -> Ve
     let mut slots: Vec<Option<Group>> = groups.into_iter().map(Some).collect();
     let m = slots.len();
     let mut version = vec![0u32; m];
-    type Entry = Reverse<((u128, u32, u32), u32, u32, u32, u32)>;
+    // (cost, group, its best partner, and both groups' versions when the cost was computed)
+    type Entry = Reverse<(Cost, u32, u32, u32, u32)>;
     let best_entry = |slots: &[Option<Group>], version: &[u32], i: usize| -> Option<Entry> {
         let gi = slots[i].as_ref()?;
         let (cost, j) = (0..slots.len()).filter(|&j| j != i).filter_map(|j| slots[j].as_ref().map(|gj| (cx.merge_cost(gi, gj), j))).min()?;
         Some(Reverse((cost, i as u32, j as u32, version[i], version[j])))
     };
     // Every pair once to start with.
-    let mut best: Vec<Option<((u128, u32, u32), usize)>> = vec![None; m];
+    let mut best: Vec<Option<(Cost, usize)>> = vec![None; m];
     for i in 0..m {
         for j in i + 1..m {
             let c = (cx.merge_cost(slots[i].as_ref().expect("alive"), slots[j].as_ref().expect("alive")), 0);
@@ -245,10 +249,8 @@ fn pairwise_phase(cx: &Ctx, groups: Vec<Group>, budget: usize, free: u128) -> Ve
         slots[i] = Some(into);
         alive -= 1;
         version[i] += 1;
-        if alive > 1 {
-            if let Some(e) = best_entry(&slots, &version, i) {
-                heap.push(e);
-            }
+        if let Some(e) = best_entry(&slots, &version, i).filter(|_| alive > 1) {
+            heap.push(e);
         }
     }
     slots.into_iter().flatten().collect()
@@ -314,7 +316,7 @@ fn tree_phase(cx: &Ctx, target: usize, free: u128) -> Vec<Group> {
         let storage = u128::from(t.size) * u128::from(cx.up_count[top as usize].saturating_sub(cx.up_count[t.top as usize]));
         (update + storage) * cx.weight[top as usize]
     };
-    let mut heap: BinaryHeap<Reverse<((u128, u32, u32), Merge)>> = BinaryHeap::new();
+    let mut heap: BinaryHeap<Reverse<(Cost, Merge)>> = BinaryHeap::new();
     for i in 0..n as u32 {
         if !top_level(i) {
             heap.push(Reverse(((up_cost(&groups, &mut forward, i), cx.rank[i as usize], 0), Merge::Up(i))));
