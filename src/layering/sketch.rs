@@ -31,6 +31,14 @@ impl Universe {
         if n <= EXACT_LIMIT { Universe::Exact { words: n.div_ceil(64) } } else { Universe::Sketched }
     }
 
+    /// The empty set.
+    pub fn empty(self) -> Set {
+        match self {
+            Universe::Exact { words } => vec![0; words],
+            Universe::Sketched => Vec::new(),
+        }
+    }
+
     /// The set holding node `id`, whose name hashes to `hash`.
     pub fn singleton(self, id: usize, hash: u64) -> Set {
         match self {

@@ -450,6 +450,51 @@ fn closure_sets(edges: &[&[NodeId]], hashes: &[u64], universe: Universe) -> Vec<
     sets.into_iter().map(|s| s.expect("every node visited")).collect()
 }
 
+/// Local search after the greedy order: take each layer out and put it back where the chain cost
+/// is lowest, for a few rounds while that changes anything. With the layer `g` out, prefix unions
+/// `P` of the rest give the cost of every insertion point `t` at once: the layers before `t` keep
+/// their cost, `g` costs `size(g) × |P[t] ∪ U(g)|`, and each later layer `k` costs
+/// `size(k) × |P[k + 1] ∪ U(g)|`.
+fn improve_order(cx: &Ctx, order: &mut Vec<Group>) {
+    let u = cx.universe;
+    for _ in 0..16 {
+        let mut moved = false;
+        for from in 0..order.len() {
+            let g = order.remove(from);
+            let mut prefix: Vec<Set> = Vec::with_capacity(order.len() + 1);
+            prefix.push(u.empty());
+            for x in order.iter() {
+                let next = u.union(prefix.last().expect("non-empty"), &x.set);
+                prefix.push(next);
+            }
+            let size = |x: &Group| u128::from(x.size);
+            // before[t]: cost of the layers below position t; after[t]: cost of the layers from t
+            // on, with g below them.
+            let mut before = vec![0u128; order.len() + 1];
+            for k in 0..order.len() {
+                before[k + 1] = before[k] + size(&order[k]) * u128::from(u.count(&prefix[k + 1]));
+            }
+            let mut after = vec![0u128; order.len() + 1];
+            for k in (0..order.len()).rev() {
+                after[k] = after[k + 1] + size(&order[k]) * u128::from(u.union_count(&prefix[k + 1], &g.set));
+            }
+            let cost_at = |t: usize| before[t] + size(&g) * u128::from(u.union_count(&prefix[t], &g.set)) + after[t];
+            let mut best = (cost_at(from), from);
+            for t in 0..=order.len() {
+                let c = (cost_at(t), t);
+                if c.0 < best.0 {
+                    best = c;
+                }
+            }
+            moved |= best.1 != from;
+            order.insert(best.1, g);
+        }
+        if !moved {
+            break;
+        }
+    }
+}
+
 /// Bottom-up order. A layer is re-pulled (chain level) when anything that it or any layer below
 /// it depends on changes, so each package costs the bytes of every layer from the first one that
 /// depends on it to the top. Swapping two neighbours shows the better of them goes first when it
@@ -489,6 +534,7 @@ fn order_bottom_up(cx: &Ctx, mut groups: Vec<Group>) -> Vec<Layer> {
             below_count = cx.universe.count(&below);
             ordered.push(g);
         }
+        improve_order(cx, &mut ordered);
     }
     ordered
         .into_iter()
