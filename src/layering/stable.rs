@@ -350,6 +350,12 @@ fn tree_phase(cx: &Ctx, target: usize, free: u128) -> Vec<Group> {
                 if !live(a, va) || !live(b, vb) {
                     continue;
                 }
+                // Merges up the tree into either group since only raised this cost.
+                let actual = cx.merge_cost(&groups[a as usize], &groups[b as usize]);
+                if actual > cost {
+                    heap.push(Reverse((actual, Merge::Across(a, b, va, vb))));
+                    continue;
+                }
                 next[a as usize] = next[b as usize];
                 if let Some(nx) = next[b as usize] {
                     prev[nx as usize] = Some(a);
@@ -370,7 +376,10 @@ fn tree_phase(cx: &Ctx, target: usize, free: u128) -> Vec<Group> {
         groups[into as usize] = dst;
         forward[from as usize] = into;
         alive -= 1;
-        if top_level(groups[into as usize].top) || !groups[into as usize].set.is_empty() {
+        // Only a merge across changes a top-level group's set, and with it the cost of merging
+        // with its neighbours in either direction; merges up the tree only raise those costs,
+        // which the check above catches when the entry comes up.
+        if matches!(merge, Merge::Across(..)) {
             version[into as usize] += 1;
             if let Some(p) = prev[into as usize] {
                 heap.push(across(&groups, &version, p, into));
