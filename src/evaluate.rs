@@ -48,7 +48,7 @@ impl Stat {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    pub strategy: &'static str,
+    pub strategy: String,
     pub budget: usize,
     pub layers: usize,
     pub samples: usize,

@@ -18,6 +18,7 @@ pub mod stable;
 
 use std::fmt::Write as _;
 
+use clap::ValueEnum;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -88,26 +89,18 @@ pub enum Strategy {
     AutoLayer,
 }
 
+/// Names come from clap's `ValueEnum` (kebab-case), so the flag, the builder attribute and the
+/// logs agree.
 impl Strategy {
-    pub fn name(self) -> &'static str {
-        match self {
-            Strategy::Stable => "stable",
-            Strategy::Nixery => "nixery",
-            Strategy::PopularityOrder => "popularity-order",
-            Strategy::AutoLayer => "auto-layer",
-        }
+    pub fn name(self) -> String {
+        self.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default()
     }
 
     pub fn parse(origin: &str, s: &str) -> Result<Strategy> {
-        match s {
-            "stable" => Ok(Strategy::Stable),
-            "nixery" => Ok(Strategy::Nixery),
-            "popularity-order" => Ok(Strategy::PopularityOrder),
-            "auto-layer" => Ok(Strategy::AutoLayer),
-            other => Err(Error::Usage(format!(
-                "{origin}: unknown layering strategy `{other}` (known: stable, nixery, popularity-order, auto-layer)"
-            ))),
-        }
+        <Strategy as clap::ValueEnum>::from_str(s, false).map_err(|_| {
+            let known: Vec<String> = Strategy::value_variants().iter().map(|v| v.name()).collect();
+            Error::Usage(format!("{origin}: unknown layering strategy `{s}` (known: {})", known.join(", ")))
+        })
     }
 }
 
