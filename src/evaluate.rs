@@ -239,27 +239,23 @@ pub fn sub_closure(closure: &Closure, roots: &[NodeId]) -> (Closure, Vec<NodeId>
     (reindex(closure, paths, &ids, roots.to_vec()), ids)
 }
 
-/// A closure of the nodes `ids` of `closure`, with new `paths` (one per id), sorted again.
+/// A closure of the nodes `ids` of `closure` (closed under references), with new `paths`, one per id.
 fn reindex(closure: &Closure, paths: Vec<String>, ids: &[NodeId], roots: Vec<NodeId>) -> Closure {
-    let mut order: Vec<usize> = (0..ids.len()).collect();
-    order.sort_by(|&a, &b| paths[a].cmp(&paths[b]));
-    let mut new_id = vec![NodeId::MAX; closure.len()];
-    for (new, &old) in order.iter().enumerate() {
-        new_id[ids[old] as usize] = new as NodeId;
+    let mut position = vec![NodeId::MAX; closure.len()];
+    for (k, &id) in ids.iter().enumerate() {
+        position[id as usize] = k as NodeId;
     }
-    let nodes = order
+    let nodes = ids
         .iter()
-        .map(|&k| {
-            let old = &closure.nodes[ids[k] as usize];
-            let mut references: Vec<NodeId> = old.references.iter().map(|&r| new_id[r as usize]).collect();
-            references.sort_unstable();
-            Node { path: paths[k].clone(), nar_size: old.nar_size, closure_size: old.closure_size, references }
+        .zip(paths)
+        .map(|(&id, path)| {
+            let old = &closure.nodes[id as usize];
+            let references = old.references.iter().map(|&r| position[r as usize]).collect();
+            Node { path, nar_size: old.nar_size, closure_size: old.closure_size, references }
         })
         .collect();
-    let mut roots: Vec<NodeId> = roots.iter().map(|&r| new_id[r as usize]).collect();
-    roots.sort_unstable();
-    roots.dedup();
-    Closure { nodes, roots }
+    let roots: Vec<NodeId> = roots.iter().map(|&r| position[r as usize]).collect();
+    Closure::from_indexed(nodes, &roots)
 }
 
 /// The report as a Markdown table row: strategy, layers, blob mean / p90, chain mean, storage.

@@ -144,6 +144,32 @@ impl Closure {
         Ok(Closure { nodes, roots: root_ids })
     }
 
+    /// A closure from nodes whose references and `roots` are indices into `nodes`, in any order:
+    /// sorts the nodes by path and renumbers everything, dropping self-references.
+    pub fn from_indexed(nodes: Vec<Node>, roots: &[NodeId]) -> Closure {
+        let mut order: Vec<usize> = (0..nodes.len()).collect();
+        order.sort_by(|&a, &b| nodes[a].path.cmp(&nodes[b].path));
+        let mut new_id = vec![0 as NodeId; nodes.len()];
+        for (new, &old) in order.iter().enumerate() {
+            new_id[old] = new as NodeId;
+        }
+        let mut slots: Vec<Option<Node>> = nodes.into_iter().map(Some).collect();
+        let nodes = order
+            .iter()
+            .map(|&old| {
+                let mut node = slots[old].take().expect("each node once");
+                node.references = node.references.iter().map(|&r| new_id[r as usize]).filter(|&r| r != new_id[old]).collect();
+                node.references.sort_unstable();
+                node.references.dedup();
+                node
+            })
+            .collect();
+        let mut roots: Vec<NodeId> = roots.iter().map(|&r| new_id[r as usize]).collect();
+        roots.sort_unstable();
+        roots.dedup();
+        Closure { nodes, roots }
+    }
+
     pub fn len(&self) -> usize {
         self.nodes.len()
     }

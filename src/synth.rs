@@ -124,35 +124,27 @@ pub fn generate(shape: &Shape) -> Closure {
 /// Assembles a closure from names, narSizes and references by index, computing closure sizes;
 /// the roots are the nodes nothing references. Used by the generator and by hand-made test graphs.
 pub fn from_parts(paths: Vec<String>, nar_sizes: Vec<u64>, refs: Vec<Vec<NodeId>>) -> Closure {
-    let n = paths.len();
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&a, &b| paths[a].cmp(&paths[b]));
-    let mut new_id = vec![0 as NodeId; n];
-    for (new, &old) in order.iter().enumerate() {
-        new_id[old] = new as NodeId;
-    }
-    let mut nodes: Vec<Node> = order
-        .iter()
-        .map(|&old| {
-            let mut r: Vec<NodeId> =
-                refs[old].iter().map(|&x| new_id[x as usize]).filter(|&x| x != new_id[old]).collect();
-            r.sort_unstable();
-            r.dedup();
-            Node { path: paths[old].clone(), nar_size: nar_sizes[old], closure_size: 0, references: r }
-        })
-        .collect();
-    let sizes = closure_sizes(&nodes);
-    for (node, s) in nodes.iter_mut().zip(sizes) {
-        node.closure_size = s;
-    }
-    let mut referenced = vec![false; n];
-    for node in &nodes {
-        for &r in &node.references {
-            referenced[r as usize] = true;
+    let mut referenced = vec![false; paths.len()];
+    for (i, r) in refs.iter().enumerate() {
+        for &x in r {
+            if x as usize != i {
+                referenced[x as usize] = true;
+            }
         }
     }
-    let roots = (0..n as NodeId).filter(|&i| !referenced[i as usize]).collect();
-    Closure { nodes, roots }
+    let roots: Vec<NodeId> = (0..paths.len() as NodeId).filter(|&i| !referenced[i as usize]).collect();
+    let nodes = paths
+        .into_iter()
+        .zip(nar_sizes)
+        .zip(refs)
+        .map(|((path, nar_size), references)| Node { path, nar_size, closure_size: 0, references })
+        .collect();
+    let mut closure = Closure::from_indexed(nodes, &roots);
+    let sizes = closure_sizes(&closure.nodes);
+    for (node, s) in closure.nodes.iter_mut().zip(sizes) {
+        node.closure_size = s;
+    }
+    closure
 }
 
 /// Sum of narSize over each node's closure (itself included), with a visit stamp per node.
