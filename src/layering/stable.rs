@@ -47,6 +47,10 @@
 //! **Determinism.** Every step depends only on the graph's shape, the paths' names (not their
 //! hashes), sizes and popularity; all arithmetic is on integers, and ties are broken by name,
 //! then path. A new build of a package (same name, new hash) moves no other path between layers.
+//! Sizes are rounded to quarter octaves and merge costs to eighth octaves, so that small
+//! differences (a package grown by a few bytes, an image with one root more) leave the costs
+//! equal and the name tie-break makes the same merges: images of the same packages then share
+//! their layers.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -77,6 +81,19 @@ pub fn rounded(size: u64) -> u64 {
     }
     let shift = 63 - size.leading_zeros() - 2;
     (size >> shift) << shift
+}
+
+/// A merge cost rounded down to one of eight steps per octave. The storage half of a cost counts
+/// the paths depending on a group, and those differ a little between images of the same packages
+/// (one root more or less). Exact costs would let such a difference reorder nearly-equal merges
+/// and, through them, regroup unrelated paths; rounded, most costs stay equal and the tie-break by
+/// name decides the same way in every image, so the images share their layers.
+fn rounded_cost(cost: u128) -> u128 {
+    if cost < 16 {
+        return cost;
+    }
+    let shift = 127 - cost.leading_zeros() - 3;
+    (cost >> shift) << shift
 }
 
 /// A merge's cost and its tie-break (the two groups' tops by name rank, lower first).
@@ -168,7 +185,7 @@ impl Ctx<'_> {
         let update = extra(self.universe.union_count(&a.set, &b.set), a.depends, b.depends);
         let storage = extra(self.universe.union_count(&a.up, &b.up), a.up_count, b.up_count);
         let (ra, rb) = (self.rank[a.top as usize], self.rank[b.top as usize]);
-        (update * BASE_WEIGHT + storage * a.weight.max(b.weight), ra.min(rb), ra.max(rb))
+        (rounded_cost(update * BASE_WEIGHT + storage * a.weight.max(b.weight)), ra.min(rb), ra.max(rb))
     }
 
     /// Moves `from` into `into`.
@@ -314,7 +331,7 @@ fn tree_phase(cx: &Ctx, target: usize, free: u128) -> Vec<Group> {
         let t = &groups[target as usize];
         let update = u128::from(groups[g as usize].size) * u128::from(t.depends.saturating_sub(cx.count[top as usize]));
         let storage = u128::from(t.size) * u128::from(cx.up_count[top as usize].saturating_sub(cx.up_count[t.top as usize]));
-        (update + storage) * cx.weight[top as usize]
+        rounded_cost((update + storage) * cx.weight[top as usize])
     };
     let mut heap: BinaryHeap<Reverse<(Cost, Merge)>> = BinaryHeap::new();
     for i in 0..n as u32 {
