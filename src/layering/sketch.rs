@@ -84,7 +84,21 @@ impl Universe {
 
 /// The estimate of `a ∪ b` for sketches, walking both lists without building the union.
 fn union_estimate(a: &[u64], b: &[u64]) -> u64 {
-    let (taken, last) = merged(a, b).take(K).fold((0, 0), |(n, _), v| (n + 1, v));
+    let (mut i, mut j, mut taken, mut last) = (0, 0, 0, 0);
+    // Both lists are ascending and distinct: step past the smaller head, or both when equal.
+    while i < a.len() && j < b.len() && taken < K {
+        let (x, y) = (a[i], b[j]);
+        last = x.min(y);
+        i += usize::from(x <= y);
+        j += usize::from(y <= x);
+        taken += 1;
+    }
+    let rest = if i < a.len() { &a[i..] } else { &b[j..] };
+    if taken < K && !rest.is_empty() {
+        let more = rest.len().min(K - taken);
+        last = rest[more - 1];
+        taken += more;
+    }
     if taken < K { taken as u64 } else { (((K as u128 - 1) << 64) / (u128::from(last) + 1)) as u64 }
 }
 
@@ -119,33 +133,15 @@ fn merge_smallest(a: &[u64], b: &[u64]) -> Set {
 }
 
 fn merge_smallest_into(a: &[u64], b: &[u64], out: &mut Set) {
-    out.extend(merged(a, b).take(K));
-}
-
-/// The distinct values of two ascending lists, ascending.
-fn merged<'a>(a: &'a [u64], b: &'a [u64]) -> impl Iterator<Item = u64> + 'a {
     let (mut i, mut j) = (0, 0);
-    std::iter::from_fn(move || {
-        let next = match (a.get(i), b.get(j)) {
-            (Some(&x), Some(&y)) if x <= y => {
-                i += 1;
-                if x == y {
-                    j += 1;
-                }
-                x
-            }
-            (_, Some(&y)) => {
-                j += 1;
-                y
-            }
-            (Some(&x), None) => {
-                i += 1;
-                x
-            }
-            (None, None) => return None,
-        };
-        Some(next)
-    })
+    while i < a.len() && j < b.len() && out.len() < K {
+        let (x, y) = (a[i], b[j]);
+        out.push(x.min(y));
+        i += usize::from(x <= y);
+        j += usize::from(y <= x);
+    }
+    let rest = if i < a.len() { &a[i..] } else { &b[j..] };
+    out.extend_from_slice(&rest[..rest.len().min(K - out.len())]);
 }
 
 /// Sketch cardinality: exact below K, else (K - 1) / (K-th smallest hash as a fraction of 2^64).

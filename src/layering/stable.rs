@@ -99,6 +99,35 @@ fn rounded_cost(cost: u128) -> u128 {
 /// A merge's cost and its tie-break (the two groups' tops by name rank, lower first).
 type Cost = (u128, u32, u32);
 
+/// Bits of a name rank in a packed cost: closures of up to 2^27 paths.
+const RANK_BITS: u32 = 27;
+
+/// A cost (rounded by [`rounded_cost`]) and its tie-break in one integer that orders the same way:
+/// the cost as its octave and step (10 bits), then the two ranks.
+fn packed((cost, ra, rb): Cost) -> u64 {
+    debug_assert!(cost == rounded_cost(cost) && ra < 1 << RANK_BITS && rb < 1 << RANK_BITS);
+    let code = if cost < 16 {
+        cost as u64
+    } else {
+        let octave = u64::from(127 - cost.leading_zeros());
+        16 + (octave - 4) * 8 + ((cost >> (octave - 3)) & 7) as u64
+    };
+    (code << (2 * RANK_BITS)) | (u64::from(ra) << RANK_BITS) | u64::from(rb)
+}
+
+/// The cost and tie-break [`packed`] holds.
+fn unpacked(key: u64) -> Cost {
+    let mask = (1u64 << RANK_BITS) - 1;
+    let code = key >> (2 * RANK_BITS);
+    let cost = if code < 16 {
+        u128::from(code)
+    } else {
+        let octave = (code - 16) / 8 + 4;
+        u128::from(8 + (code - 16) % 8) << (octave - 3)
+    };
+    (cost, ((key >> RANK_BITS) & mask) as u32, (key & mask) as u32)
+}
+
 /// What both phases know of the closure.
 struct Ctx<'a> {
     closure: &'a Closure,
@@ -139,11 +168,14 @@ pub fn group(closure: &Closure, pop: &Popularity, opts: &Options) -> Vec<Layer> 
     let names: Vec<&str> = closure.nodes.iter().map(|x| name_of(&x.path)).collect();
     let universe = Universe::for_size(closure.len());
     let hashes = name_hashes(&names);
-    let sets = closure_sets(&closure.nodes.iter().map(|x| &x.references[..]).collect::<Vec<_>>(), &hashes, universe);
-    let count = sets.iter().map(|s| universe.count(s)).collect();
     let referrers = closure.referrers();
-    let up = closure_sets(&referrers.iter().map(|r| &r[..]).collect::<Vec<_>>(), &hashes, universe);
-    let up_count = up.iter().map(|s| universe.count(s)).collect();
+    // The two directions are independent and the larger part of the work on big closures: one
+    // each on two threads. Each result is the same whichever thread computes it.
+    let ((sets, count), (up, up_count)) = std::thread::scope(|scope| {
+        let down = scope.spawn(|| sets_and_counts(&closure.nodes.iter().map(|x| &x.references[..]).collect::<Vec<_>>(), &hashes, universe));
+        let up = sets_and_counts(&referrers.iter().map(|r| &r[..]).collect::<Vec<_>>(), &hashes, universe);
+        (down.join().expect("closure sets thread"), up)
+    });
     let weight = closure
         .nodes
         .iter()
@@ -317,7 +349,7 @@ fn tree_phase(cx: &Ctx, target: usize, free: u128) -> Vec<Group> {
         }
         g
     }
-    #[derive(PartialEq, Eq, PartialOrd, Ord)]
+    #[derive(Clone, Copy)]
     enum Merge {
         Up(u32),
         Across(u32, u32, u32, u32),
@@ -333,23 +365,32 @@ fn tree_phase(cx: &Ctx, target: usize, free: u128) -> Vec<Group> {
         let storage = u128::from(t.size) * u128::from(cx.up_count[top as usize].saturating_sub(cx.up_count[t.top as usize]));
         rounded_cost((update + storage) * cx.weight[top as usize])
     };
-    let mut heap: BinaryHeap<Reverse<(Cost, Merge)>> = BinaryHeap::new();
+    // The queue holds packed costs (see [`packed`]) and indices into `merges`: 16 bytes an entry,
+    // as the queue of a large closure holds hundreds of thousands.
+    let mut merges: Vec<Merge> = Vec::new();
+    let mut initial = Vec::new();
     for i in 0..n as u32 {
         if !top_level(i) {
-            heap.push(Reverse(((up_cost(&groups, &mut forward, i), cx.rank[i as usize], 0), Merge::Up(i))));
+            initial.push(Reverse((packed((up_cost(&groups, &mut forward, i), cx.rank[i as usize], 0)), merges.len() as u32)));
+            merges.push(Merge::Up(i));
         }
     }
-    let across = |groups: &[Group], version: &[u32], a: u32, b: u32| {
-        Reverse((cx.merge_cost(&groups[a as usize], &groups[b as usize]), Merge::Across(a, b, version[a as usize], version[b as usize])))
+    let mut heap: BinaryHeap<Reverse<(u64, u32)>> = BinaryHeap::from(initial);
+    let across = |groups: &[Group], version: &[u32], merges: &mut Vec<Merge>, a: u32, b: u32| {
+        merges.push(Merge::Across(a, b, version[a as usize], version[b as usize]));
+        Reverse((packed(cx.merge_cost(&groups[a as usize], &groups[b as usize])), merges.len() as u32 - 1))
     };
     for w in line.windows(2) {
-        heap.push(across(&groups, &version, w[0], w[1]));
+        let entry = across(&groups, &version, &mut merges, w[0], w[1]);
+        heap.push(entry);
     }
     let mut alive = n;
-    while let Some(Reverse((cost, merge))) = heap.pop() {
+    while let Some(Reverse((key, index))) = heap.pop() {
+        let cost = unpacked(key);
         if alive <= target && cost.0 > free {
             break;
         }
+        let merge = merges[index as usize];
         let (into, from) = match merge {
             Merge::Up(g) => {
                 if forward[g as usize] != g {
@@ -357,7 +398,7 @@ fn tree_phase(cx: &Ctx, target: usize, free: u128) -> Vec<Group> {
                 }
                 let actual = up_cost(&groups, &mut forward, g);
                 if actual > cost.0 {
-                    heap.push(Reverse(((actual, cost.1, cost.2), Merge::Up(g))));
+                    heap.push(Reverse((packed((actual, cost.1, cost.2)), index)));
                     continue;
                 }
                 (find(&mut forward, tree.idom[groups[g as usize].top as usize]), g)
@@ -370,7 +411,7 @@ fn tree_phase(cx: &Ctx, target: usize, free: u128) -> Vec<Group> {
                 // Merges up the tree into either group since only raised this cost.
                 let actual = cx.merge_cost(&groups[a as usize], &groups[b as usize]);
                 if actual > cost {
-                    heap.push(Reverse((actual, Merge::Across(a, b, va, vb))));
+                    heap.push(Reverse((packed(actual), index)));
                     continue;
                 }
                 next[a as usize] = next[b as usize];
@@ -399,10 +440,12 @@ fn tree_phase(cx: &Ctx, target: usize, free: u128) -> Vec<Group> {
         if matches!(merge, Merge::Across(..)) {
             version[into as usize] += 1;
             if let Some(p) = prev[into as usize] {
-                heap.push(across(&groups, &version, p, into));
+                let entry = across(&groups, &version, &mut merges, p, into);
+                heap.push(entry);
             }
             if let Some(nx) = next[into as usize] {
-                heap.push(across(&groups, &version, into, nx));
+                let entry = across(&groups, &version, &mut merges, into, nx);
+                heap.push(entry);
             }
         }
     }
@@ -424,7 +467,7 @@ fn tree_phase(cx: &Ctx, target: usize, free: u128) -> Vec<Group> {
 /// Each node's rank in (name, path) order: the tie-break that survives renaming.
 fn name_rank(closure: &Closure, names: &[&str]) -> Vec<u32> {
     let mut order: Vec<u32> = (0..closure.len() as u32).collect();
-    order.sort_by(|&a, &b| names[a as usize].cmp(names[b as usize]).then_with(|| closure.path(a).cmp(closure.path(b))));
+    order.sort_unstable_by(|&a, &b| names[a as usize].cmp(names[b as usize]).then_with(|| closure.path(a).cmp(closure.path(b))));
     let mut rank = vec![0; closure.len()];
     for (r, &i) in order.iter().enumerate() {
         rank[i as usize] = r as u32;
@@ -443,6 +486,13 @@ fn name_hashes(names: &[&str]) -> Vec<u64> {
             if *k == 1 { name_hash(name.as_bytes()) } else { name_hash(format!("{name}#{k}").as_bytes()) }
         })
         .collect()
+}
+
+/// [`closure_sets`] and the size of each.
+fn sets_and_counts(edges: &[&[NodeId]], hashes: &[u64], universe: Universe) -> (Vec<Set>, Vec<u64>) {
+    let sets = closure_sets(edges, hashes, universe);
+    let counts = sets.iter().map(|s| universe.count(s)).collect();
+    (sets, counts)
 }
 
 /// For each node, the set of nodes reachable from it through `edges` (itself included), built
