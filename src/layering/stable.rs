@@ -628,3 +628,39 @@ fn order_bottom_up(cx: &Ctx, mut groups: Vec<Group>) -> Vec<Layer> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_costs_order_like_costs_and_unpack_exactly() {
+        let mut costs: Vec<u128> = vec![0, 1, 15, 16, 17, 31, 32, 1000, 4096 * 333 * 4, u128::from(u64::MAX), u128::MAX >> 1, u128::MAX];
+        costs.extend((0..200u32).map(|i| (u128::from(i) * 7919).pow(3)));
+        let mut keys: Vec<(Cost, u64)> = Vec::new();
+        for c in costs {
+            for (ra, rb) in [(0, 0), (3, 9), ((1 << RANK_BITS) - 1, 5)] {
+                let cost = (rounded_cost(c), ra, rb);
+                assert_eq!(unpacked(packed(cost)), cost);
+                keys.push((cost, packed(cost)));
+            }
+        }
+        for x in &keys {
+            for y in &keys {
+                assert_eq!(x.0.cmp(&y.0), x.1.cmp(&y.1), "{:?} against {:?}", x.0, y.0);
+            }
+        }
+    }
+
+    #[test]
+    fn rounded_costs_keep_three_bits_below_the_leading_one() {
+        assert_eq!(rounded_cost(15), 15);
+        assert_eq!(rounded_cost(0b1_0111_0110), 0b1_0110_0000);
+        assert_eq!(rounded_cost(u128::MAX), 0b1111 << 124);
+        for c in [100u128, 12345, 1 << 40, (1 << 70) + 12345] {
+            let r = rounded_cost(c);
+            assert!(r <= c && c - r < (c >> 3), "{c} -> {r}");
+            assert_eq!(rounded_cost(r), r);
+        }
+    }
+}
