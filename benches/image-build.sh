@@ -79,4 +79,15 @@ printf 'ankisyncd closure, 96 layers, median of %d runs\n' "$RUNS"
 printf 'fresh image:      seed %6.2f s   ours %6.2f s (%.0f%% of the seed)   ours --max-jobs 2 %6.2f s   seed --max-jobs 2: %s\n' \
   "$ms" "$mo" "$(echo "100 * $mo / $ms" | bc -l)" "$mo2" "$seed_jobs2"
 printf 'after one change: seed %6.2f s   ours %6.2f s (%.0f%% of the seed)\n' "$msu" "$mou" "$(echo "100 * $mou / $msu" | bc -l)"
+# What a registry client downloads after the change: layers whose digest is new.
+ours "$work/ankisyncd.nix" >/dev/null 2>&1; cp "$work/ours-result" "$work/before.json"
+ours "$work/changed.nix" >/dev/null 2>&1
+python3 - "$work/before.json" "$work/ours-result" <<'PY'
+import json, sys
+before, after = (json.load(open(f))["manifest"]["layers"] for f in sys.argv[1:])
+old = {l["digest"] for l in before}
+new = [l for l in after if l["digest"] not in old]
+print(f"after one change: {len(new)} of {len(after)} layers new, {sum(l['size'] for l in new) / 1e6:.0f} MB "
+      f"of {sum(l['size'] for l in after) / 1e6:.0f} MB")
+PY
 clean
