@@ -6,7 +6,9 @@
 //! - **Update re-pull, chain level.** Classic Docker identifies a layer by itself and all layers
 //!   below it: a layer is reused only if it and every layer below it are unchanged, position by
 //!   position. Here layer order matters.
-//! - **Floor.** The bytes of the changed paths themselves, which no layering can avoid.
+//! - **Floor.** The bytes of the changed paths themselves, which no layering can avoid; and for
+//!   chain reuse, the chain floor of [`crate::chain_floor`], which no layering in any order can
+//!   go below.
 //! - **Registry storage.** A family of images built from the same package set: the image itself,
 //!   and images whose roots are 1 to 4 random packages of its closure (paths that reference
 //!   something), as a Nixery-style registry serves images of any combination of packages.
@@ -55,6 +57,9 @@ pub struct Report {
     pub blob: Stat,
     pub chain: Stat,
     pub floor: Stat,
+    /// The least chain re-pull any layering could reach for the same updates (see
+    /// [`crate::chain_floor`]); `None` above its size limit.
+    pub chain_floor: Option<f64>,
     pub images: usize,
     pub storage: f64,
 }
@@ -88,6 +93,8 @@ pub fn evaluate(closure: &Closure, pop: &Popularity, strategy: Strategy, opts: &
     let mut candidates: Vec<NodeId> = (0..closure.len() as NodeId).collect();
     shuffle(&mut candidates, &mut rng);
     candidates.truncate(plan.samples);
+    let mut updated = vec![false; closure.len()];
+    candidates.iter().for_each(|&v| updated[v as usize] = true);
     let (mut blob, mut chain, mut floor) = (Vec::new(), Vec::new(), Vec::new());
     for &v in &candidates {
         let changed = dependents(&referrers, v);
@@ -121,6 +128,7 @@ pub fn evaluate(closure: &Closure, pop: &Popularity, strategy: Strategy, opts: &
         blob: Stat::of(blob),
         chain: Stat::of(chain),
         floor: Stat::of(floor),
+        chain_floor: crate::chain_floor::chain_floor(closure, &updated),
         images: plan.images.max(1),
         storage,
     })
@@ -261,7 +269,7 @@ fn reindex(closure: &Closure, paths: Vec<String>, ids: &[NodeId], roots: Vec<Nod
 /// The report as a Markdown table row: strategy, layers, blob mean / p90, chain mean, storage.
 pub fn markdown_row(r: &Report) -> String {
     format!(
-        "| {} | {} | {:.1}% / {:.1}% | {:.1}% | {:.2} | {:.1}% / {:.1}% |",
+        "| {} | {} | {:.1}% / {:.1}% | {:.1}% | {:.2} | {:.1}% / {:.1}% | {} |",
         r.strategy,
         r.layers,
         100.0 * r.blob.mean,
@@ -269,9 +277,10 @@ pub fn markdown_row(r: &Report) -> String {
         100.0 * r.chain.mean,
         r.storage,
         100.0 * r.floor.mean,
-        100.0 * r.floor.p90
+        100.0 * r.floor.p90,
+        r.chain_floor.map_or("—".to_string(), |f| format!("{:.1}%", 100.0 * f))
     )
 }
 
 pub const MARKDOWN_HEADER: &str =
-    "| strategy | layers | re-pull blob mean / p90 | re-pull chain mean | storage | floor mean / p90 |\n|---|---|---|---|---|---|";
+    "| strategy | layers | re-pull blob mean / p90 | re-pull chain mean | storage | floor mean / p90 | chain floor |\n|---|---|---|---|---|---|---|";

@@ -10,6 +10,7 @@
 //! closures or synthetic ones ([`synth`]).
 
 pub mod attrs;
+pub mod chain_floor;
 pub mod digest;
 pub mod error;
 pub mod evaluate;

@@ -351,3 +351,22 @@ fn entries_parse_with_self_references_and_single_string_roots() {
     let c = Closure::parse(Path::new("x"), json.as_bytes()).unwrap();
     assert_eq!(c.roots, vec![0]);
 }
+
+#[test]
+fn no_strategy_re_pulls_less_than_the_floors_on_real_closures() {
+    let data = common::shared().join("data");
+    if !common::have_file(&data, "no_strategy_re_pulls_less_than_the_floors_on_real_closures") {
+        return;
+    }
+    let pop = Popularity::load(&data.join("popularity-narinfo-sample.json")).unwrap();
+    let c = Closure::load(&data.join("ankisyncd.multiroot.attrs.json")).unwrap();
+    let plan = evaluate::Plan { samples: 60, images: 4, seed: 3, family: evaluate::Family::Packages };
+    for strategy in [Strategy::Stable, Strategy::Nixery, Strategy::PopularityOrder, Strategy::AutoLayer] {
+        let r = evaluate::evaluate(&c, &pop, strategy, &Options::with_budget(40), &plan).unwrap();
+        let floor = r.chain_floor.expect("333 paths are within the chain floor's limit");
+        assert!(r.blob.mean >= r.floor.mean - 1e-12, "{strategy:?}: blob {:?} below its floor {:?}", r.blob, r.floor);
+        assert!(r.chain.mean >= floor - 1e-12, "{strategy:?}: chain {:?} below the chain floor {floor}", r.chain);
+        assert!(floor >= r.floor.mean - 1e-12, "the chain floor {floor} is below the blob floor {:?}", r.floor);
+        assert!(r.storage >= 1.0 - 1e-12, "{strategy:?}: storage {} below perfect sharing", r.storage);
+    }
+}
