@@ -11,7 +11,8 @@
 //! exactly: some optimal schedule starts with the downward-closed set of most bytes per unit of
 //! time, then does the same among the rest, block after block. Inside a block `B` with ratio `ρ`,
 //! whatever has finished `t` units into it weighs at most `ρ × t`, so the block costs at least
-//! `size(B) × (before + (time(B) + 1) / 2)`; the sum over the blocks is the floor.
+//! `size(B) × (before + (time(B) + 1) / 2)`; and each path finishes no sooner than `before` plus
+//! the updates in its own closure. The larger of the two, summed over the blocks, is the floor.
 //!
 //! The densest downward-closed set is found by Dinkelbach's iteration over maximum-weight
 //! closures, each a minimum cut; all arithmetic is on integers. This is for judging layerings
@@ -48,12 +49,32 @@ pub fn chain_floor(closure: &Closure, updated: &[bool]) -> Option<f64> {
         }
         let block = densest_ideal(closure, &size, &time, &left);
         let (w, t): (i128, i128) = block.iter().fold((0, 0), |(w, t), &x| (w + size[x], t + time[x]));
-        twice += w * (2 * before + t + 1);
+        // Two bounds on the block's cost, the larger holds: its density, and each path finishing
+        // no sooner than the updates in its own closure.
+        let by_density = w * (2 * before + t + 1);
+        let by_closure: i128 = block.iter().map(|&x| size[x] * 2 * (before + updates_below(closure, updated, &left, x))).sum();
+        twice += by_density.max(by_closure);
         before += t;
         block.iter().for_each(|&x| left[x] = false);
     }
     let total: u64 = closure.nodes.iter().map(|x| x.nar_size).sum();
     Some(twice as f64 / 2.0 / (updates as f64 * total.max(1) as f64))
+}
+
+/// How many updates the closure of `x` holds among the `left` paths.
+fn updates_below(closure: &Closure, updated: &[bool], left: &[bool], x: usize) -> i128 {
+    let mut seen = std::collections::HashSet::from([x]);
+    let mut stack = vec![x];
+    let mut count = 0;
+    while let Some(y) = stack.pop() {
+        count += i128::from(updated[y]);
+        for &r in &closure.nodes[y].references {
+            if left[r as usize] && seen.insert(r as usize) {
+                stack.push(r as usize);
+            }
+        }
+    }
+    count
 }
 
 /// Which of the `left` paths have an update in their closure (among the `left` paths).
@@ -279,6 +300,47 @@ mod tests {
                 let best = best_single_path_order(c, &updated);
                 assert!(floor <= best + 1e-12, "floor {floor} above the best order {best}");
                 assert!(floor > 0.0);
+            }
+        }
+    }
+
+    #[test]
+    fn a_big_path_atop_small_ones_is_bounded_by_its_own_closure() {
+        // Density alone would let the big path finish half-way through its block.
+        let c = closure(&[(2, &[]), (1, &[0]), (300, &[1]), (2, &[2]), (1, &[2])]);
+        let all = vec![true; 5];
+        let floor = chain_floor(&c, &all).unwrap();
+        let best = best_single_path_order(&c, &all);
+        assert!((floor - best).abs() < 1e-12, "floor {floor}, best order {best}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_floor_is_never_above_the_best_order(
+            sizes in proptest::collection::vec(0u64..1000, 1..7),
+            edges in proptest::collection::vec((0usize..7, 0usize..7), 0..12),
+            updated in proptest::collection::vec(proptest::bool::ANY, 7),
+        ) {
+            let n = sizes.len();
+            // References only to lower ids: a DAG.
+            let refs: Vec<Vec<NodeId>> = (0..n)
+                .map(|i| {
+                    let mut r: Vec<NodeId> = edges.iter().filter(|&&(a, b)| a % n == i && b % n < i).map(|&(_, b)| (b % n) as NodeId).collect();
+                    r.sort_unstable();
+                    r.dedup();
+                    r
+                })
+                .collect();
+            let spec: Vec<(u64, &[NodeId])> = sizes.iter().zip(&refs).map(|(&s, r)| (s, &r[..])).collect();
+            let c = closure(&spec);
+            // from_indexed sorts by path, which keeps the ids here (zero-padded names).
+            let updated = &updated[..n];
+            proptest::prop_assume!(sizes.iter().any(|&s| s > 0));
+            if let Some(floor) = chain_floor(&c, updated) {
+                let best = best_single_path_order(&c, updated);
+                proptest::prop_assert!(floor <= best + 1e-9, "floor {} above the best order {}", floor, best);
+            } else {
+                proptest::prop_assert!(updated.iter().all(|&u| !u));
             }
         }
     }

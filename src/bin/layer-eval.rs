@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use nix_image_layers::error::Error;
 use nix_image_layers::evaluate::{self, Family, Plan};
 use nix_image_layers::graph::Closure;
 use nix_image_layers::layering::{Options, Strategy};
@@ -88,6 +89,11 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> nix_image_layers::Result<()> {
     match cli.command {
         Command::Measure { graph, pop, budget, strategy, samples, images, seed, family, json } => {
+            for (flag, value) in [("--budget", budget), ("--samples", samples), ("--images", images)] {
+                if value == 0 {
+                    return Err(Error::Usage(format!("{flag} must be at least 1, not 0")));
+                }
+            }
             let closure = Closure::load(&graph)?;
             let pop = match pop {
                 Some(p) => Popularity::load(&p)?,
@@ -100,26 +106,28 @@ fn run(cli: Cli) -> nix_image_layers::Result<()> {
             };
             let plan = Plan { samples, images, seed, family };
             eprintln!("{}: {} paths, budget {budget}, {samples} updates, {images} images", graph.display(), closure.len());
-            if !json {
-                println!("{}", evaluate::MARKDOWN_HEADER);
-            }
+            // The table is printed whole at the end: an error half-way leaves no table that looks done.
             let mut reports = Vec::new();
             for s in strategies {
                 let start = std::time::Instant::now();
-                let r = evaluate::evaluate(&closure, &pop, s, &Options::with_budget(budget), &plan)?;
+                reports.push(evaluate::evaluate(&closure, &pop, s, &Options::with_budget(budget), &plan)?);
                 eprintln!("{}: {:.1} s", s.name(), start.elapsed().as_secs_f64());
-                if json {
-                    reports.push(r);
-                } else {
-                    println!("{}", evaluate::markdown_row(&r));
-                }
             }
             if json {
                 println!("{}", serde_json::to_string_pretty(&reports).expect("reports serialise"));
+            } else {
+                println!("{}", evaluate::MARKDOWN_HEADER);
+                reports.iter().for_each(|r| println!("{}", evaluate::markdown_row(r)));
             }
             Ok(())
         }
         Command::Generate { paths, seed, out, pop, coverage } => {
+            if paths == 0 {
+                return Err(Error::Usage("--paths must be at least 1, not 0".into()));
+            }
+            if !(0.0..=1.0).contains(&coverage) {
+                return Err(Error::Usage(format!("--coverage is a share between 0 and 1, not {coverage}")));
+            }
             let closure = synth::generate(&synth::Shape::nixpkgs(paths, seed));
             write_output(&out, &serde_json::to_vec(&closure.to_attrs_json()).expect("graph serialises"))?;
             if let Some(p) = pop {
