@@ -99,35 +99,6 @@ fn rounded_cost(cost: u128) -> u128 {
 /// A merge's cost and its tie-break (the two groups' tops by name rank, lower first).
 type Cost = (u128, u32, u32);
 
-/// Bits of a name rank in a packed cost: closures of up to 2^27 paths.
-const RANK_BITS: u32 = 27;
-
-/// A cost (rounded by [`rounded_cost`]) and its tie-break in one integer that orders the same way:
-/// the cost as its octave and step (10 bits), then the two ranks.
-fn packed((cost, ra, rb): Cost) -> u64 {
-    debug_assert!(cost == rounded_cost(cost) && ra < 1 << RANK_BITS && rb < 1 << RANK_BITS);
-    let code = if cost < 16 {
-        cost as u64
-    } else {
-        let octave = u64::from(127 - cost.leading_zeros());
-        16 + (octave - 4) * 8 + ((cost >> (octave - 3)) & 7) as u64
-    };
-    (code << (2 * RANK_BITS)) | (u64::from(ra) << RANK_BITS) | u64::from(rb)
-}
-
-/// The cost and tie-break [`packed`] holds.
-fn unpacked(key: u64) -> Cost {
-    let mask = (1u64 << RANK_BITS) - 1;
-    let code = key >> (2 * RANK_BITS);
-    let cost = if code < 16 {
-        u128::from(code)
-    } else {
-        let octave = (code - 16) / 8 + 4;
-        u128::from(8 + (code - 16) % 8) << (octave - 3)
-    };
-    (cost, ((key >> RANK_BITS) & mask) as u32, (key & mask) as u32)
-}
-
 /// What both phases know of the closure.
 struct Ctx<'a> {
     closure: &'a Closure,
@@ -349,7 +320,7 @@ fn tree_phase(cx: &Ctx, target: usize, free: u128) -> Vec<Group> {
         }
         g
     }
-    #[derive(Clone, Copy)]
+    #[derive(PartialEq, Eq, PartialOrd, Ord)]
     enum Merge {
         Up(u32),
         Across(u32, u32, u32, u32),
@@ -365,32 +336,23 @@ fn tree_phase(cx: &Ctx, target: usize, free: u128) -> Vec<Group> {
         let storage = u128::from(t.size) * u128::from(cx.up_count[top as usize].saturating_sub(cx.up_count[t.top as usize]));
         rounded_cost((update + storage) * cx.weight[top as usize])
     };
-    // The queue holds packed costs (see [`packed`]) and indices into `merges`: 16 bytes an entry,
-    // as the queue of a large closure holds hundreds of thousands.
-    let mut merges: Vec<Merge> = Vec::new();
-    let mut initial = Vec::new();
+    let mut heap: BinaryHeap<Reverse<(Cost, Merge)>> = BinaryHeap::new();
     for i in 0..n as u32 {
         if !top_level(i) {
-            initial.push(Reverse((packed((up_cost(&groups, &mut forward, i), cx.rank[i as usize], 0)), merges.len() as u32)));
-            merges.push(Merge::Up(i));
+            heap.push(Reverse(((up_cost(&groups, &mut forward, i), cx.rank[i as usize], 0), Merge::Up(i))));
         }
     }
-    let mut heap: BinaryHeap<Reverse<(u64, u32)>> = BinaryHeap::from(initial);
-    let across = |groups: &[Group], version: &[u32], merges: &mut Vec<Merge>, a: u32, b: u32| {
-        merges.push(Merge::Across(a, b, version[a as usize], version[b as usize]));
-        Reverse((packed(cx.merge_cost(&groups[a as usize], &groups[b as usize])), merges.len() as u32 - 1))
+    let across = |groups: &[Group], version: &[u32], a: u32, b: u32| {
+        Reverse((cx.merge_cost(&groups[a as usize], &groups[b as usize]), Merge::Across(a, b, version[a as usize], version[b as usize])))
     };
     for w in line.windows(2) {
-        let entry = across(&groups, &version, &mut merges, w[0], w[1]);
-        heap.push(entry);
+        heap.push(across(&groups, &version, w[0], w[1]));
     }
     let mut alive = n;
-    while let Some(Reverse((key, index))) = heap.pop() {
-        let cost = unpacked(key);
+    while let Some(Reverse((cost, merge))) = heap.pop() {
         if alive <= target && cost.0 > free {
             break;
         }
-        let merge = merges[index as usize];
         let (into, from) = match merge {
             Merge::Up(g) => {
                 if forward[g as usize] != g {
@@ -398,7 +360,7 @@ fn tree_phase(cx: &Ctx, target: usize, free: u128) -> Vec<Group> {
                 }
                 let actual = up_cost(&groups, &mut forward, g);
                 if actual > cost.0 {
-                    heap.push(Reverse((packed((actual, cost.1, cost.2)), index)));
+                    heap.push(Reverse(((actual, cost.1, cost.2), Merge::Up(g))));
                     continue;
                 }
                 (find(&mut forward, tree.idom[groups[g as usize].top as usize]), g)
@@ -411,7 +373,7 @@ fn tree_phase(cx: &Ctx, target: usize, free: u128) -> Vec<Group> {
                 // Merges up the tree into either group since only raised this cost.
                 let actual = cx.merge_cost(&groups[a as usize], &groups[b as usize]);
                 if actual > cost {
-                    heap.push(Reverse((packed(actual), index)));
+                    heap.push(Reverse((actual, Merge::Across(a, b, va, vb))));
                     continue;
                 }
                 next[a as usize] = next[b as usize];
@@ -440,12 +402,10 @@ fn tree_phase(cx: &Ctx, target: usize, free: u128) -> Vec<Group> {
         if matches!(merge, Merge::Across(..)) {
             version[into as usize] += 1;
             if let Some(p) = prev[into as usize] {
-                let entry = across(&groups, &version, &mut merges, p, into);
-                heap.push(entry);
+                heap.push(across(&groups, &version, p, into));
             }
             if let Some(nx) = next[into as usize] {
-                let entry = across(&groups, &version, &mut merges, into, nx);
-                heap.push(entry);
+                heap.push(across(&groups, &version, into, nx));
             }
         }
     }
@@ -632,25 +592,6 @@ fn order_bottom_up(cx: &Ctx, mut groups: Vec<Group>) -> Vec<Layer> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn packed_costs_order_like_costs_and_unpack_exactly() {
-        let mut costs: Vec<u128> = vec![0, 1, 15, 16, 17, 31, 32, 1000, 4096 * 333 * 4, u128::from(u64::MAX), u128::MAX >> 1, u128::MAX];
-        costs.extend((0..200u32).map(|i| (u128::from(i) * 7919).pow(3)));
-        let mut keys: Vec<(Cost, u64)> = Vec::new();
-        for c in costs {
-            for (ra, rb) in [(0, 0), (3, 9), ((1 << RANK_BITS) - 1, 5)] {
-                let cost = (rounded_cost(c), ra, rb);
-                assert_eq!(unpacked(packed(cost)), cost);
-                keys.push((cost, packed(cost)));
-            }
-        }
-        for x in &keys {
-            for y in &keys {
-                assert_eq!(x.0.cmp(&y.0), x.1.cmp(&y.1), "{:?} against {:?}", x.0, y.0);
-            }
-        }
-    }
 
     #[test]
     fn rounded_costs_keep_three_bits_below_the_leading_one() {
