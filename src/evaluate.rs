@@ -82,21 +82,35 @@ pub enum Family {
     TopLevel,
 }
 
-pub fn evaluate(closure: &Closure, pop: &Popularity, strategy: Strategy, opts: &Options, plan: &Plan) -> Result<Report> {
+/// A report for each strategy, all on the same sampled updates and image family.
+pub fn evaluate(closure: &Closure, pop: &Popularity, strategies: &[Strategy], opts: &Options, plan: &Plan) -> Result<Vec<Report>> {
+    let mut rng = Rng::new(plan.seed);
+    let mut candidates: Vec<NodeId> = (0..closure.len() as NodeId).collect();
+    shuffle(&mut candidates, &mut rng);
+    candidates.truncate(plan.samples);
+    // The chain floor depends on the closure and the updates only: computed once for all.
+    let mut updated = vec![false; closure.len()];
+    candidates.iter().for_each(|&v| updated[v as usize] = true);
+    let chain_floor = crate::chain_floor::chain_floor(closure, &updated);
+    strategies.iter().map(|&s| evaluate_strategy(closure, pop, s, opts, plan, &candidates, chain_floor)).collect()
+}
+
+fn evaluate_strategy(
+    closure: &Closure,
+    pop: &Popularity,
+    strategy: Strategy,
+    opts: &Options,
+    plan: &Plan,
+    candidates: &[NodeId],
+    chain_floor: Option<f64>,
+) -> Result<Report> {
     let base = layering::group(closure, pop, strategy, opts)?;
     let before: Vec<Vec<&str>> = base.iter().map(|l| paths(closure, l)).collect();
     let known: HashSet<&Vec<&str>> = before.iter().collect();
     let total = closure.total_size().max(1) as f64;
     let referrers = closure.referrers();
-
-    let mut rng = Rng::new(plan.seed);
-    let mut candidates: Vec<NodeId> = (0..closure.len() as NodeId).collect();
-    shuffle(&mut candidates, &mut rng);
-    candidates.truncate(plan.samples);
-    let mut updated = vec![false; closure.len()];
-    candidates.iter().for_each(|&v| updated[v as usize] = true);
     let (mut blob, mut chain, mut floor) = (Vec::new(), Vec::new(), Vec::new());
-    for &v in &candidates {
+    for &v in candidates {
         let changed = dependents(&referrers, v);
         let after_closure = renamed(closure, &changed, plan.seed ^ u64::from(v));
         let after = layering::group(&after_closure, pop, strategy, opts)?;
@@ -128,7 +142,7 @@ pub fn evaluate(closure: &Closure, pop: &Popularity, strategy: Strategy, opts: &
         blob: Stat::of(blob),
         chain: Stat::of(chain),
         floor: Stat::of(floor),
-        chain_floor: crate::chain_floor::chain_floor(closure, &updated),
+        chain_floor,
         images: plan.images.max(1),
         storage,
     })

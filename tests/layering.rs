@@ -361,8 +361,9 @@ fn no_strategy_re_pulls_less_than_the_floors_on_real_closures() {
     let pop = Popularity::load(&data.join("popularity-narinfo-sample.json")).unwrap();
     let c = Closure::load(&data.join("ankisyncd.multiroot.attrs.json")).unwrap();
     let plan = evaluate::Plan { samples: 60, images: 4, seed: 3, family: evaluate::Family::Packages };
-    for strategy in [Strategy::Stable, Strategy::Nixery, Strategy::PopularityOrder, Strategy::AutoLayer] {
-        let r = evaluate::evaluate(&c, &pop, strategy, &Options::with_budget(40), &plan).unwrap();
+    let strategies = [Strategy::Stable, Strategy::Nixery, Strategy::PopularityOrder, Strategy::AutoLayer];
+    let reports = evaluate::evaluate(&c, &pop, &strategies, &Options::with_budget(40), &plan).unwrap();
+    for (strategy, r) in strategies.iter().zip(&reports) {
         let floor = r.chain_floor.expect("333 paths are within the chain floor's limit");
         assert!(r.blob.mean >= r.floor.mean - 1e-12, "{strategy:?}: blob {:?} below its floor {:?}", r.blob, r.floor);
         assert!(r.chain.mean >= floor - 1e-12, "{strategy:?}: chain {:?} below the chain floor {floor}", r.chain);

@@ -84,22 +84,28 @@ impl Universe {
 
 /// The estimate of `a ∪ b` for sketches, walking both lists without building the union.
 fn union_estimate(a: &[u64], b: &[u64]) -> u64 {
-    let (mut i, mut j, mut taken, mut last) = (0, 0, 0, 0);
-    // Both lists are ascending and distinct: step past the smaller head, or both when equal.
+    let (mut taken, mut last) = (0, 0);
+    smallest_of_union(a, b, |v| {
+        taken += 1;
+        last = v;
+    });
+    if taken < K { taken as u64 } else { (((K as u128 - 1) << 64) / (u128::from(last) + 1)) as u64 }
+}
+
+/// Visits the K smallest distinct values of two ascending lists of distinct values, ascending.
+#[inline(always)]
+fn smallest_of_union(a: &[u64], b: &[u64], mut visit: impl FnMut(u64)) {
+    let (mut i, mut j, mut taken) = (0, 0, 0);
+    // Step past the smaller head, or both when equal.
     while i < a.len() && j < b.len() && taken < K {
         let (x, y) = (a[i], b[j]);
-        last = x.min(y);
+        visit(x.min(y));
         i += usize::from(x <= y);
         j += usize::from(y <= x);
         taken += 1;
     }
     let rest = if i < a.len() { &a[i..] } else { &b[j..] };
-    if taken < K && !rest.is_empty() {
-        let more = rest.len().min(K - taken);
-        last = rest[more - 1];
-        taken += more;
-    }
-    if taken < K { taken as u64 } else { (((K as u128 - 1) << 64) / (u128::from(last) + 1)) as u64 }
+    rest.iter().take(K - taken).for_each(|&v| visit(v));
 }
 
 impl Universe {
@@ -133,15 +139,7 @@ fn merge_smallest(a: &[u64], b: &[u64]) -> Set {
 }
 
 fn merge_smallest_into(a: &[u64], b: &[u64], out: &mut Set) {
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() && out.len() < K {
-        let (x, y) = (a[i], b[j]);
-        out.push(x.min(y));
-        i += usize::from(x <= y);
-        j += usize::from(y <= x);
-    }
-    let rest = if i < a.len() { &a[i..] } else { &b[j..] };
-    out.extend_from_slice(&rest[..rest.len().min(K - out.len())]);
+    smallest_of_union(a, b, |v| out.push(v));
 }
 
 /// Sketch cardinality: exact below K, else (K - 1) / (K-th smallest hash as a fraction of 2^64).
