@@ -279,6 +279,40 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Naming a path the image holds anyway as one more root (`[app lib]` where `app` references
+    /// `lib`) changes no layer: images of the same paths share all their layers. Closures of over
+    /// 256 paths, so that the dominator-tree phase runs too.
+    #[test]
+    fn stable_layers_depend_on_the_paths_not_on_which_are_named_roots(
+        n in 260usize..360,
+        edges in prop::collection::vec((0usize..360, 0usize..360), 300..900),
+        sizes in prop::collection::vec(1u64..100_000_000, 1..10),
+        extra in prop::collection::vec(0usize..360, 1..6),
+        budget in 3usize..30,
+    ) {
+        let mut refs = vec![Vec::new(); n];
+        for &(a, b) in &edges {
+            let (a, b) = (a % n, b % n);
+            if a != b {
+                refs[a.max(b)].push(a.min(b) as u32);
+            }
+        }
+        let c = synth::from_parts((0..n).map(|i| sp(&format!("p{i}"))).collect(), (0..n).map(|i| sizes[i % sizes.len()]).collect(), refs);
+        let mut named = c.clone();
+        named.roots.extend(extra.iter().map(|&e| (e % n) as u32));
+        named.roots.sort_unstable();
+        named.roots.dedup();
+        let opts = Options::with_budget(budget);
+        let contents = |cl: &Closure| -> Vec<Vec<u32>> {
+            layering::group(cl, &Popularity::none(), Strategy::Stable, &opts).unwrap().into_iter().map(|l| l.contents).collect()
+        };
+        prop_assert_eq!(contents(&c), contents(&named));
+    }
+}
+
 use nix_image_layers::evaluate;
 
 /// Sizes in bytes: glibc 1 MB, zlib 100 kB, app 10 kB, data 5 MB; app uses zlib, glibc and data,

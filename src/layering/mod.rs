@@ -252,6 +252,16 @@ impl DomTree {
         let mut root_edges: Vec<NodeId> = closure.roots.iter().chain(hoisted).copied().collect();
         root_edges.sort_unstable();
         root_edges.dedup();
+        DomTree::with_root_edges(closure, root_edges)
+    }
+
+    /// The tree whose synthetic root references only the paths nothing references, whichever
+    /// paths were named as roots: it depends on the set of paths alone.
+    pub fn of_path_set(closure: &Closure) -> DomTree {
+        DomTree::with_root_edges(closure, Vec::new())
+    }
+
+    fn with_root_edges(closure: &Closure, mut root_edges: Vec<NodeId>) -> DomTree {
         let unreachable = unreached_sources(closure, &root_edges);
         root_edges.extend(&unreachable);
         let n = closure.len();

@@ -23,8 +23,9 @@
 //! layer tracks its best partner, so a merge rescans only the layers it affects. Dependency sets
 //! are exact bitsets up to [`EXACT_LIMIT`] paths, sketches beyond (see [`super::sketch`]). Above
 //! [`PAIRWISE_LIMIT`] paths, pairwise search would be too slow, so a first phase merges along the
-//! dominator tree (as in the seed, `d` dominates `p` when every chain of references from the roots
-//! to `p` passes through `d`): a dominated path depends on nothing its dominator does not, so
+//! dominator tree (as in the seed, `d` dominates `p` when every chain of references to `p` passes
+//! through `d`; chains start at the paths nothing references, not at the roots a user named, so
+//! the same paths get the same layers however the image was asked for): a dominated path depends on nothing its dominator does not, so
 //! merging it up costs exactly `size × (|closure(dominator's layer top)| − |closure(path)|)`, and
 //! a priority queue makes these merges in O(n log n) until the pairwise phase can take over.
 //!
@@ -280,7 +281,9 @@ fn pairwise_phase(cx: &Ctx, groups: Vec<Group>, budget: usize, free: u128) -> Ve
 /// layers) in cost order, down to `target` groups.
 fn tree_phase(cx: &Ctx, target: usize, free: u128) -> Vec<Group> {
     let n = cx.closure.len();
-    let tree = DomTree::build(cx.closure, &[]);
+    // From the paths nothing references, not from the named roots: the same paths give the same
+    // layers whichever of them a user names (an image of `[a b]` where `a` references `b`).
+    let tree = DomTree::of_path_set(cx.closure);
     let root = n as u32;
     let top_level = |i: u32| tree.idom[i as usize] == root;
     // Only top-level groups need their own sets; below the top a group depends on its top's
