@@ -25,9 +25,13 @@
 //! [`PAIRWISE_LIMIT`] paths, pairwise search would be too slow, so a first phase merges along the
 //! dominator tree (as in the seed, `d` dominates `p` when every chain of references to `p` passes
 //! through `d`; chains start at the paths nothing references, not at the roots a user named, so
-//! the same paths get the same layers however the image was asked for): a dominated path depends on nothing its dominator does not, so
-//! merging it up costs exactly `size × (|closure(dominator's layer top)| − |closure(path)|)`, and
-//! a priority queue makes these merges in O(n log n) until the pairwise phase can take over.
+//! the same paths get the same layers however the image was asked for): a dominated path depends
+//! on nothing its dominator does not, so merging it up costs exactly
+//! `size × (|closure(dominator's layer top)| − |closure(path)|)`, and a priority queue makes these
+//! merges in O(n log n) until the pairwise phase can take over. Up to that limit every closure
+//! skips the first phase, whatever the budget: where that phase stops depends on the closure's
+//! size, so two images a few paths apart would enter the pairwise phase with different groups and
+//! leave it with different layers (images of 330 paths shared half as much at budget 20).
 //!
 //! **Storage** is the other half of each merge's cost: images built from the same packages share
 //! a layer only if they hold all of its paths, so merging `a` and `b` stores bytes twice for every
@@ -65,8 +69,8 @@ use super::{DomTree, Layer, Options, Reason};
 /// Below this many bytes re-pulled per update on average, a merge counts as free.
 pub const FREE_BYTES: u128 = 4096;
 
-/// Most layers the pairwise phase starts from (it looks at every pair): four times the budget,
-/// within these bounds.
+/// Most paths the pairwise phase takes on its own (it looks at every pair); above, the tree phase
+/// first reduces the closure to four times the budget layers, within these bounds.
 pub const PAIRWISE_LIMIT: usize = 768;
 const PAIRWISE_FLOOR: usize = 256;
 
@@ -155,8 +159,8 @@ pub fn group(closure: &Closure, pop: &Popularity, opts: &Options) -> Vec<Layer> 
         .collect();
     let cx = Ctx { closure, universe, sets, count, up, up_count, weight, rank: name_rank(closure, &names) };
     let free = FREE_BYTES * closure.len() as u128 * BASE_WEIGHT;
-    let pairwise = (4 * opts.budget).clamp(PAIRWISE_FLOOR, PAIRWISE_LIMIT);
-    let groups = if closure.len() > pairwise {
+    let groups = if closure.len() > PAIRWISE_LIMIT {
+        let pairwise = (4 * opts.budget).clamp(PAIRWISE_FLOOR, PAIRWISE_LIMIT);
         tree_phase(&cx, opts.budget.max(pairwise), free)
     } else {
         (0..closure.len() as NodeId).map(|i| cx.single(i)).collect()
