@@ -313,6 +313,49 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// A path the stable strategy holds apart as big has a layer of its own in every image of the
+    /// same packages that holds it (an image is at most as big, so the path is still big there):
+    /// a registry stores that layer once for all of them.
+    #[test]
+    fn a_big_path_has_the_same_lone_layer_in_every_image_holding_it(
+        n in 2usize..120,
+        edges in prop::collection::vec((0usize..120, 0usize..120), 0..300),
+        sizes in prop::collection::vec(1u64..100_000_000, 1..12),
+        budget in 4usize..24,
+        roots in prop::collection::vec(any::<usize>(), 1..4),
+    ) {
+        let mut refs = vec![Vec::new(); n];
+        for &(a, b) in &edges {
+            let (a, b) = (a % n, b % n);
+            if a != b {
+                refs[a.max(b)].push(a.min(b) as u32);
+            }
+        }
+        let c = synth::from_parts((0..n).map(|i| sp(&format!("p{i}"))).collect(), (0..n).map(|i| sizes[i % sizes.len()]).collect(), refs);
+        let opts = Options::with_budget(budget);
+        let lone_big = |cl: &Closure| -> Vec<String> {
+            let layers = layering::group(cl, &Popularity::none(), Strategy::Stable, &opts).unwrap();
+            layers.iter().filter(|l| l.reason == Reason::Big).map(|l| {
+                assert_eq!(l.contents.len(), 1, "a big path shares its layer");
+                cl.path(l.contents[0]).to_string()
+            }).collect()
+        };
+        let full = lone_big(&c);
+        prop_assert!(full.len() <= budget / 4);
+        let roots: Vec<u32> = roots.iter().map(|&r| (r % n) as u32).collect();
+        let (image, _) = evaluate::sub_closure(&c, &roots);
+        let in_image = lone_big(&image);
+        for path in &full {
+            if image.nodes.iter().any(|x| &x.path == path) {
+                prop_assert!(in_image.contains(path), "{} is alone in the full image only", path);
+            }
+        }
+    }
+}
+
 use nix_image_layers::evaluate;
 
 /// Sizes in bytes: glibc 1 MB, zlib 100 kB, app 10 kB, data 5 MB; app uses zlib, glibc and data,

@@ -35,7 +35,8 @@ pub enum Reason {
     Shared,
     /// Its top path's popularity reached the threshold, so it was hoisted to its own layer.
     Popular,
-    /// Its top path's closure exceeded the size threshold, so it was hoisted to its own layer.
+    /// Its top path is big, so it was hoisted to a layer of its own (nixery: its closure exceeded
+    /// the size threshold; stable: it holds at least half an average layer's bytes).
     Big,
     /// No root references its top path; it is kept anyway, as a root of its own.
     Unreachable,

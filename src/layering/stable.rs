@@ -33,6 +33,13 @@
 //! size, so two images a few paths apart would enter the pairwise phase with different groups and
 //! leave it with different layers (images of 330 paths shared half as much at budget 20).
 //!
+//! **Big paths stay alone.** A path of at least half an average layer (the image's bytes over
+//! twice the budget; a quarter of the budget at most, largest first) keeps a layer of its own.
+//! Such paths hold most of an image's bytes; alone, each one's layer is the same in every image
+//! that holds it, so a registry stores it once, and it is re-pulled only when its own closure
+//! changes. Merged, it would follow whatever the budget forced it together with, and that differs
+//! between a large image and a small one.
+//!
 //! **Storage** is the other half of each merge's cost: images built from the same packages share
 //! a layer only if they hold all of its paths, so merging `a` and `b` stores bytes twice for every
 //! image holding one but not the other. Images hold a path when they hold something depending on
@@ -116,6 +123,8 @@ struct Ctx<'a> {
     up_count: Vec<u64>,
     weight: Vec<u128>,
     rank: Vec<u32>,
+    /// Paths that keep a layer of their own (see [`big_paths`]).
+    big: Vec<bool>,
 }
 
 /// A layer in the making.
@@ -157,7 +166,9 @@ pub fn group(closure: &Closure, pop: &Popularity, opts: &Options) -> Vec<Layer> 
         .iter()
         .map(|x| pop.get(&x.path).map_or(BASE_WEIGHT, |p| BASE_WEIGHT + u128::from(64 - p.saturating_add(1).leading_zeros())))
         .collect();
-    let cx = Ctx { closure, universe, sets, count, up, up_count, weight, rank: name_rank(closure, &names) };
+    let rank = name_rank(closure, &names);
+    let big = big_paths(closure, &rank, opts.budget);
+    let cx = Ctx { closure, universe, sets, count, up, up_count, weight, rank, big };
     let free = FREE_BYTES * closure.len() as u128 * BASE_WEIGHT;
     let groups = if closure.len() > PAIRWISE_LIMIT {
         let pairwise = (4 * opts.budget).clamp(PAIRWISE_FLOOR, PAIRWISE_LIMIT);
@@ -169,7 +180,28 @@ pub fn group(closure: &Closure, pop: &Popularity, opts: &Options) -> Vec<Layer> 
     order_bottom_up(&cx, groups)
 }
 
+/// The paths that keep a layer of their own: those of at least half an average layer (rounded
+/// sizes, see [`rounded`]), the largest first (ties by name), a quarter of the budget at most so
+/// that the rest of the closure keeps most of the layers.
+fn big_paths(closure: &Closure, rank: &[u32], budget: usize) -> Vec<bool> {
+    let size = |i: NodeId| u128::from(rounded(closure.nar_size(i)));
+    let total: u128 = (0..closure.len() as NodeId).map(size).sum();
+    let mut big: Vec<NodeId> = (0..closure.len() as NodeId).filter(|&i| size(i) * 2 * budget as u128 >= total).collect();
+    big.sort_unstable_by_key(|&i| (Reverse(size(i)), rank[i as usize]));
+    big.truncate(budget / 4);
+    let mut is_big = vec![false; closure.len()];
+    for i in big {
+        is_big[i as usize] = true;
+    }
+    is_big
+}
+
 impl Ctx<'_> {
+    /// A group holding one big path alone (see [`big_paths`]): it merges with nothing.
+    fn held_apart(&self, g: &Group) -> bool {
+        g.members.len() == 1 && self.big[g.top as usize]
+    }
+
     fn single(&self, i: NodeId) -> Group {
         let i_us = i as usize;
         Group {
@@ -193,6 +225,11 @@ impl Ctx<'_> {
         let update = extra(self.universe.union_count(&a.set, &b.set), a.depends, b.depends);
         let storage = extra(self.universe.union_count(&a.up, &b.up), a.up_count, b.up_count);
         let (ra, rb) = (self.rank[a.top as usize], self.rank[b.top as usize]);
+        if self.held_apart(a) || self.held_apart(b) {
+            // After every other merge: never needed, as big paths are at most a quarter of the
+            // budget and everything else could merge into one layer first.
+            return (u128::MAX, ra.min(rb), ra.max(rb));
+        }
         (rounded_cost(update * BASE_WEIGHT + storage * a.weight.max(b.weight)), ra.min(rb), ra.max(rb))
     }
 
@@ -289,7 +326,12 @@ fn tree_phase(cx: &Ctx, target: usize, free: u128) -> Vec<Group> {
     // layers whichever of them a user names (an image of `[a b]` where `a` references `b`).
     let tree = DomTree::of_path_set(cx.closure);
     let root = n as u32;
-    let top_level = |i: u32| tree.idom[i as usize] == root;
+    // A big path is never merged up, and what it dominates is merged among itself and across,
+    // as if the big path were an image root.
+    let top_level = |i: u32| {
+        let d = tree.idom[i as usize];
+        d == root || cx.big[i as usize] || cx.big[d as usize]
+    };
     // Only top-level groups need their own sets; below the top a group depends on its top's
     // closure, and its dependents are gathered at the end.
     let mut groups: Vec<Group> = (0..n as NodeId)
@@ -306,7 +348,7 @@ fn tree_phase(cx: &Ctx, target: usize, free: u128) -> Vec<Group> {
     let mut version = vec![0u32; n];
     // Top-level groups in a line by how many paths they depend on: neighbours change about as
     // often, which makes them the cheap pairs to merge across the tree.
-    let mut line: Vec<u32> = (0..n as u32).filter(|&i| top_level(i)).collect();
+    let mut line: Vec<u32> = (0..n as u32).filter(|&i| top_level(i) && !cx.big[i as usize]).collect();
     line.sort_by_key(|&i| (cx.count[i as usize], cx.rank[i as usize]));
     let mut prev = vec![None; n];
     let mut next = vec![None; n];
@@ -585,6 +627,7 @@ fn order_bottom_up(cx: &Ctx, mut groups: Vec<Group>) -> Vec<Layer> {
             let mut contents = g.members;
             contents.sort_unstable();
             let reason = match contents.len() {
+                1 if cx.big[g.top as usize] => Reason::Big,
                 1 if cx.closure.roots.binary_search(&g.top).is_ok() => Reason::Root,
                 1 => Reason::Apart,
                 _ => Reason::Merged,
