@@ -201,6 +201,18 @@ fn random_closure(n: usize, edges: &[(usize, usize)], sizes: &[u64], roots: &[us
     c
 }
 
+/// A random DAG whose roots are the paths nothing references, as Nix's graphs are.
+fn source_rooted_dag(n: usize, edges: &[(usize, usize)], sizes: &[u64]) -> Closure {
+    let mut refs = vec![Vec::new(); n];
+    for &(a, b) in edges {
+        let (a, b) = (a % n, b % n);
+        if a != b {
+            refs[a.max(b)].push(a.min(b) as u32);
+        }
+    }
+    synth::from_parts((0..n).map(|i| sp(&format!("p{i}"))).collect(), (0..n).map(|i| sizes[i % sizes.len()]).collect(), refs)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
@@ -239,15 +251,7 @@ proptest! {
         budget in 1usize..15,
         pick in any::<usize>(),
     ) {
-        // A DAG whose roots are the paths nothing references, as Nix's graphs are.
-        let mut refs = vec![Vec::new(); n];
-        for &(a, b) in &edges {
-            let (a, b) = (a % n, b % n);
-            if a != b {
-                refs[a.max(b)].push(a.min(b) as u32);
-            }
-        }
-        let c = synth::from_parts((0..n).map(|i| sp(&format!("p{i}"))).collect(), (0..n).map(|i| sizes[i % sizes.len()]).collect(), refs);
+        let c = source_rooted_dag(n, &edges, &sizes);
         let opts = Options::with_budget(budget);
         let before = layering::group(&c, &Popularity::none(), Strategy::Stable, &opts).unwrap();
         let v = (pick % n) as u32;
@@ -293,14 +297,7 @@ proptest! {
         extra in prop::collection::vec(0usize..900, 1..6),
         budget in 3usize..30,
     ) {
-        let mut refs = vec![Vec::new(); n];
-        for &(a, b) in &edges {
-            let (a, b) = (a % n, b % n);
-            if a != b {
-                refs[a.max(b)].push(a.min(b) as u32);
-            }
-        }
-        let c = synth::from_parts((0..n).map(|i| sp(&format!("p{i}"))).collect(), (0..n).map(|i| sizes[i % sizes.len()]).collect(), refs);
+        let c = source_rooted_dag(n, &edges, &sizes);
         let mut named = c.clone();
         named.roots.extend(extra.iter().map(|&e| (e % n) as u32));
         named.roots.sort_unstable();
@@ -327,14 +324,7 @@ proptest! {
         budget in 4usize..24,
         roots in prop::collection::vec(any::<usize>(), 1..4),
     ) {
-        let mut refs = vec![Vec::new(); n];
-        for &(a, b) in &edges {
-            let (a, b) = (a % n, b % n);
-            if a != b {
-                refs[a.max(b)].push(a.min(b) as u32);
-            }
-        }
-        let c = synth::from_parts((0..n).map(|i| sp(&format!("p{i}"))).collect(), (0..n).map(|i| sizes[i % sizes.len()]).collect(), refs);
+        let c = source_rooted_dag(n, &edges, &sizes);
         let opts = Options::with_budget(budget);
         let lone_big = |cl: &Closure| -> Vec<String> {
             let layers = layering::group(cl, &Popularity::none(), Strategy::Stable, &opts).unwrap();
