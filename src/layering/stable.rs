@@ -205,7 +205,7 @@ pub fn group(closure: &Closure, pop: &Popularity, opts: &Options) -> Vec<Layer> 
 /// budget and a quarter of it, so that the rest of the closure keeps most of the layers: each
 /// path held apart forces one more merge elsewhere, and in images a few paths apart forced merges
 /// are where their layers start to differ (on ankisyncd's images, a quarter of 95 cost more sharing
-/// than it gained; the root, 5 of 20 and 10 of 95, gain at both budgets).
+/// than it gained; the square root, 5 of 20 and 10 of 95, gains at both budgets).
 fn big_paths(closure: &Closure, rank: &[u32], budget: usize) -> Vec<bool> {
     let size = |i: NodeId| u128::from(rounded(closure.nar_size(i)));
     let total: u128 = (0..closure.len() as NodeId).map(size).sum();
@@ -246,14 +246,14 @@ impl Ctx<'_> {
     fn merge_cost(&self, a: &Group, b: &Group) -> Cost {
         let (sa, sb) = (u128::from(a.size), u128::from(b.size));
         let extra = |both: u64, ca: u64, cb: u64| ((sa + sb) * u128::from(both)).saturating_sub(sa * u128::from(ca) + sb * u128::from(cb));
-        let update = extra(self.universe.union_count(&a.set, &b.set), a.depends, b.depends);
-        let storage = extra(self.universe.union_count(&a.up, &b.up), a.up_count, b.up_count);
         let (ra, rb) = self.tie_break(a, b);
         if self.held_apart(a) || self.held_apart(b) {
             // After every other merge: never needed, as big paths are at most a quarter of the
             // budget and everything else could merge into one layer first.
             return (u128::MAX, ra, rb);
         }
+        let update = extra(self.universe.union_count(&a.set, &b.set), a.depends, b.depends);
+        let storage = extra(self.universe.union_count(&a.up, &b.up), a.up_count, b.up_count);
         (rounded_cost(update * BASE_WEIGHT + storage * a.weight.max(b.weight)), ra, rb)
     }
 
