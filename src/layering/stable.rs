@@ -77,7 +77,8 @@ use super::{DomTree, Layer, Options, Reason};
 pub const FREE_BYTES: u128 = 4096;
 
 /// Most paths the pairwise phase takes on its own (it looks at every pair); above, the tree phase
-/// first reduces the closure to four times the budget layers, within these bounds.
+/// first reduces the closure to this many groups, or, beyond [`EXACT_LIMIT`] paths, to four times
+/// the budget within these bounds.
 pub const PAIRWISE_LIMIT: usize = 768;
 const PAIRWISE_FLOOR: usize = 256;
 
@@ -191,7 +192,13 @@ pub fn group(closure: &Closure, pop: &Popularity, opts: &Options) -> Vec<Layer> 
     let cx = Ctx { closure, universe, sets, count, up, up_count, weight, rank, big };
     let free = FREE_BYTES * closure.len() as u128 * BASE_WEIGHT;
     let groups = if closure.len() > PAIRWISE_LIMIT {
-        let pairwise = (4 * opts.budget).clamp(PAIRWISE_FLOOR, PAIRWISE_LIMIT);
+        // The pairwise phase chooses better merges than the tree phase can, so it gets as many
+        // groups as it takes; with sketches each of its comparisons costs a walk of two lists,
+        // so there it starts from four times the budget (within bounds) instead.
+        let pairwise = match universe {
+            Universe::Exact { .. } => PAIRWISE_LIMIT,
+            Universe::Sketched => (4 * opts.budget).clamp(PAIRWISE_FLOOR, PAIRWISE_LIMIT),
+        };
         tree_phase(&cx, opts.budget.max(pairwise), free)
     } else {
         (0..closure.len() as NodeId).map(|i| cx.single(i)).collect()
