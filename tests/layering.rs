@@ -288,7 +288,7 @@ proptest! {
 
     /// Naming a path the image holds anyway as one more root (`[app lib]` where `app` references
     /// `lib`) changes no layer: images of the same paths share all their layers. Closures of over
-    /// 768 paths, so that the dominator-tree phase runs too.
+    /// 768 paths, so that the dominator-tree phase runs too (and keeps the layering contract).
     #[test]
     fn stable_layers_depend_on_the_paths_not_on_which_are_named_roots(
         n in 770usize..900,
@@ -304,7 +304,9 @@ proptest! {
         named.roots.dedup();
         let opts = Options::with_budget(budget);
         let contents = |cl: &Closure| -> Vec<Vec<u32>> {
-            layering::group(cl, &Popularity::none(), Strategy::Stable, &opts).unwrap().into_iter().map(|l| l.contents).collect()
+            let layers = layering::group(cl, &Popularity::none(), Strategy::Stable, &opts).unwrap();
+            assert_eq!(check_partition(cl, &layers, budget), Ok(()));
+            layers.into_iter().map(|l| l.contents).collect()
         };
         prop_assert_eq!(contents(&c), contents(&named));
     }
