@@ -262,14 +262,24 @@ impl DomTree {
         DomTree::with_root_edges(closure, Vec::new())
     }
 
-    fn with_root_edges(closure: &Closure, mut root_edges: Vec<NodeId>) -> DomTree {
-        let unreachable = unreached_sources(closure, &root_edges);
-        root_edges.extend(&unreachable);
+    fn with_root_edges(closure: &Closure, root_edges: Vec<NodeId>) -> DomTree {
         let n = closure.len();
-        let succ = |v: u32| -> &[u32] {
-            if v as usize == n { &root_edges } else { &closure.nodes[v as usize].references }
+        let tree_with = |unreachable: Vec<NodeId>| {
+            let edges: Vec<NodeId> = root_edges.iter().chain(&unreachable).copied().collect();
+            let succ = |v: u32| -> &[u32] {
+                if v as usize == n { &edges } else { &closure.nodes[v as usize].references }
+            };
+            let idom = immediate_dominators(n + 1, n as u32, succ)?;
+            Some(DomTree { idom: idom[..n].to_vec(), unreachable })
         };
-        DomTree { idom: immediate_dominators(n + 1, n as u32, succ)[..n].to_vec(), unreachable }
+        // Without named roots the paths nothing references reach everything, unless a reference
+        // cycle (malformed input) hides some: only then is the slower search needed.
+        if root_edges.is_empty() {
+            if let Some(tree) = tree_with(sources(closure)) {
+                return tree;
+            }
+        }
+        tree_with(unreached_sources(closure, &root_edges)).expect("every node reachable once unreached sources have root edges")
     }
 
     /// For each node, the child of the synthetic root whose subtree holds it.
@@ -295,6 +305,13 @@ impl DomTree {
         }
         top
     }
+}
+
+/// The nodes nothing references.
+fn sources(closure: &Closure) -> Vec<NodeId> {
+    let mut referenced = vec![false; closure.len()];
+    closure.nodes.iter().flat_map(|x| &x.references).for_each(|&r| referenced[r as usize] = true);
+    (0..closure.len() as NodeId).filter(|&i| !referenced[i as usize]).collect()
 }
 
 /// Nodes to give a root edge so that everything is reachable: the sources (no referrer) of the
@@ -336,9 +353,9 @@ fn unreached_sources(closure: &Closure, root_edges: &[NodeId]) -> Vec<NodeId> {
 /// Immediate dominators by Cooper, Harvey and Kennedy's iterative algorithm ("A Simple, Fast
 /// Dominance Algorithm", 2001), on flat arrays: petgraph's version of the same algorithm keeps its
 /// state in hash maps and took 190 ms of a 100k-path grouping here, this one takes a tenth of that.
-/// `succ(v)` lists the successors of `v`; every node must be reachable from `root`. A reference
-/// graph is acyclic, so the loop settles after one pass plus a check.
-pub(crate) fn immediate_dominators<'a>(count: usize, root: u32, succ: impl Fn(u32) -> &'a [u32]) -> Vec<u32> {
+/// `succ(v)` lists the successors of `v`; `None` if some node is not reachable from `root`. A
+/// reference graph is acyclic, so the loop settles after one pass plus a check.
+pub(crate) fn immediate_dominators<'a>(count: usize, root: u32, succ: impl Fn(u32) -> &'a [u32]) -> Option<Vec<u32>> {
     const UNSET: u32 = u32::MAX;
     // Reverse postorder by an explicit-stack depth-first search.
     let mut postorder = Vec::with_capacity(count);
@@ -358,7 +375,9 @@ pub(crate) fn immediate_dominators<'a>(count: usize, root: u32, succ: impl Fn(u3
             stack.pop();
         }
     }
-    assert_eq!(postorder.len(), count, "every node must be reachable from the root");
+    if postorder.len() != count {
+        return None;
+    }
     // Work in postorder numbers: a dominator always has a higher number than what it dominates.
     let mut number = vec![0u32; count];
     for (i, &v) in postorder.iter().enumerate() {
@@ -419,7 +438,7 @@ pub(crate) fn immediate_dominators<'a>(count: usize, root: u32, succ: impl Fn(u3
     for (i, &v) in postorder.iter().enumerate() {
         by_node[v as usize] = postorder[idom[i] as usize];
     }
-    by_node
+    Some(by_node)
 }
 
 #[cfg(test)]
@@ -444,7 +463,7 @@ mod tests {
             // Root edges to every node no one references keep everything reachable.
             let referenced: Vec<bool> = (0..n).map(|i| succ.iter().any(|s| s.contains(&(i as u32)))).collect();
             succ[n] = (0..n as u32).filter(|&i| !referenced[i as usize]).collect();
-            let ours = immediate_dominators(n + 1, root, |v| &succ[v as usize]);
+            let ours = immediate_dominators(n + 1, root, |v| &succ[v as usize]).expect("all reachable");
             let mut g: DiGraph<(), ()> = DiGraph::new();
             for _ in 0..=n { g.add_node(()); }
             for (v, s) in succ.iter().enumerate() {

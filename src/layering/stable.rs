@@ -187,16 +187,18 @@ pub fn group(closure: &Closure, pop: &Popularity, opts: &Options) -> Vec<Layer> 
     let universe = Universe::for_size(closure.len());
     let hashes = name_hashes(&names);
     // The two directions are independent and the larger part of the work on big closures: one
-    // each on two threads. Each result is the same whichever thread computes it. The dependents'
-    // side first has to invert the references, so the weights and name ranks go on the other.
-    let ((sets, count, weight, rank), (up, up_count)) = std::thread::scope(|scope| {
+    // each on two threads. Each result is the same whichever thread computes it. The dominator
+    // tree (for closures the tree phase handles) goes beside the closure sets, the weights and
+    // name ranks beside the dependents, which makes the two threads about as long.
+    let ((sets, count, tree), (up, up_count, weight, rank)) = std::thread::scope(|scope| {
         let down = scope.spawn(|| {
             let (sets, count) = sets_and_counts(&closure.nodes.iter().map(|x| &x.references[..]).collect::<Vec<_>>(), &hashes, universe);
-            (sets, count, weights(closure, pop), name_rank(closure, &names))
+            (sets, count, (closure.len() > PAIRWISE_LIMIT).then(|| DomTree::of_path_set(closure)))
         });
         let referrers = closure.referrers();
-        let up = sets_and_counts(&referrers.iter().map(|r| &r[..]).collect::<Vec<_>>(), &hashes, universe);
-        (down.join().expect("closure sets thread"), up)
+        let (up, up_count) = sets_and_counts(&referrers.iter().map(|r| &r[..]).collect::<Vec<_>>(), &hashes, universe);
+        drop(referrers);
+        (down.join().expect("closure sets thread"), (up, up_count, weights(closure, pop), name_rank(closure, &names)))
     });
     let big = big_paths(closure, &rank, opts.budget);
     let cx = Ctx { closure, universe, sets, count, up, up_count, weight, rank, big };
@@ -209,7 +211,7 @@ pub fn group(closure: &Closure, pop: &Popularity, opts: &Options) -> Vec<Layer> 
             Universe::Exact { .. } => PAIRWISE_LIMIT,
             Universe::Sketched => (4 * opts.budget).clamp(PAIRWISE_FLOOR, PAIRWISE_LIMIT),
         };
-        tree_phase(&cx, opts.budget.max(pairwise), free)
+        tree_phase(&cx, tree.expect("a dominator tree for closures this large"), opts.budget.max(pairwise), free)
     } else {
         (0..closure.len() as NodeId).map(|i| cx.single(i)).collect()
     };
@@ -389,9 +391,9 @@ fn pairwise_phase(cx: &Ctx, groups: Vec<Group>, budget: usize, free: u128) -> Ve
 
 /// For large closures: merges along the dominator tree (and between neighbouring top-level
 /// layers) in cost order, down to `target` groups.
-fn tree_phase(cx: &Ctx, target: usize, free: u128) -> Vec<Group> {
+fn tree_phase(cx: &Ctx, tree: DomTree, target: usize, free: u128) -> Vec<Group> {
     let n = cx.closure.len();
-    let mut f = Forest::new(cx);
+    let mut f = Forest::new(cx, tree);
     // Top-level groups in a line by how many paths they depend on: neighbours change about as
     // often, which makes them the cheap pairs to merge across the tree.
     let mut line: Vec<u32> = (0..n as u32).filter(|&i| f.top_level(i) && !cx.big[i as usize]).collect();
@@ -491,14 +493,14 @@ struct Forest<'a> {
 }
 
 impl<'a> Forest<'a> {
-    fn new(cx: &'a Ctx<'a>) -> Forest<'a> {
+    /// `tree` must be the dominator tree from the paths nothing references, not from the named
+    /// roots: the same paths then give the same layers whichever of them a user names (an image
+    /// of `[a b]` where `a` references `b`).
+    fn new(cx: &'a Ctx<'a>, tree: DomTree) -> Forest<'a> {
         let n = cx.closure.len();
         Forest {
             cx,
-            // From the paths nothing references, not from the named roots: the same paths give
-            // the same layers whichever of them a user names (an image of `[a b]` where `a`
-            // references `b`).
-            tree: DomTree::of_path_set(cx.closure),
+            tree,
             forward: (0..n as u32).collect(),
             size: cx.closure.nodes.iter().map(|x| rounded(x.nar_size)).collect(),
             weight: cx.weight.clone(),
