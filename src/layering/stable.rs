@@ -274,10 +274,21 @@ impl Ctx<'_> {
 
     /// The rounded cost of merging two groups (see [`Ctx::merge_cost`]).
     fn pair_cost(&self, a: &Side, b: &Side) -> u128 {
+        self.cost_of_unions(a, b, self.unions(a, b))
+    }
+
+    /// The sizes of the unions of two groups' sets: what the merged group would depend on, and
+    /// what would depend on it. Most of a merge cost's work; it changes only when a set does.
+    fn unions(&self, a: &Side, b: &Side) -> (u64, u64) {
+        (self.universe.union_count(a.set, b.set), self.universe.union_count(a.up, b.up))
+    }
+
+    /// [`Ctx::pair_cost`] from the sizes of the unions.
+    fn cost_of_unions(&self, a: &Side, b: &Side, (set, up): (u64, u64)) -> u128 {
         let (sa, sb) = (u128::from(a.size), u128::from(b.size));
         let extra = |both: u64, ca: u64, cb: u64| ((sa + sb) * u128::from(both)).saturating_sub(sa * u128::from(ca) + sb * u128::from(cb));
-        let update = extra(self.universe.union_count(a.set, b.set), a.depends, b.depends);
-        let storage = extra(self.universe.union_count(a.up, b.up), a.up_count, b.up_count);
+        let update = extra(set, a.depends, b.depends);
+        let storage = extra(up, a.up_count, b.up_count);
         rounded_cost(update * BASE_WEIGHT + storage * a.weight.max(b.weight))
     }
 
@@ -404,21 +415,28 @@ fn tree_phase(cx: &Ctx, tree: DomTree, target: usize, free: u128) -> Vec<Group> 
         next[w[0] as usize] = w[1];
         prev[w[1] as usize] = w[0];
     }
-    let below: Vec<u32> = (0..n as u32).filter(|&i| !f.top_level(i)).collect();
-    let mut heap: BinaryHeap<Reverse<TreeKey>> = below.into_iter().map(|i| Reverse(TreeKey::up(f.up_cost(i), cx.rank[i as usize], i))).collect();
-    // The pairs across the tree queued so far: (left group, right group, their versions).
-    let mut pairs: Vec<(u32, u32, u32, u32)> = Vec::new();
+    let mut heap = CodeQueue::default();
+    for i in 0..n as u32 {
+        if !f.top_level(i) {
+            heap.push(TreeKey::up(f.up_cost(i), cx.rank[i as usize], i));
+        }
+    }
+    // The pairs across the tree queued so far: left group, right group, their versions, and the
+    // sizes of the unions of their sets, which stay the same while both versions do.
+    let mut pairs: Vec<(u32, u32, u32, u32, (u64, u64))> = Vec::new();
     let mut version = vec![0u32; n];
-    let queue_across = |heap: &mut BinaryHeap<Reverse<TreeKey>>, pairs: &mut Vec<_>, f: &Forest, (a, b, va, vb): (u32, u32, u32, u32)| {
+    let queue_across = |heap: &mut CodeQueue, pairs: &mut Vec<_>, f: &Forest, (a, b, va, vb): (u32, u32, u32, u32)| {
         let (ra, rb) = f.tie_break(a, b);
-        heap.push(Reverse(TreeKey::across(f.across_cost(a, b), ra, rb, pairs.len())));
-        pairs.push((a, b, va, vb));
+        let (sa, sb) = (f.side(a), f.side(b));
+        let unions = cx.unions(&sa, &sb);
+        heap.push(TreeKey::across(cx.cost_of_unions(&sa, &sb, unions), ra, rb, pairs.len()));
+        pairs.push((a, b, va, vb, unions));
     };
     for w in line.windows(2) {
         queue_across(&mut heap, &mut pairs, &f, (w[0], w[1], 0, 0));
     }
     let mut alive = n;
-    while let Some(Reverse(key)) = heap.pop() {
+    while let Some(key) = heap.pop() {
         let cost = key.cost();
         if alive <= target && cost > free {
             break;
@@ -430,23 +448,23 @@ fn tree_phase(cx: &Ctx, tree: DomTree, target: usize, free: u128) -> Vec<Group> 
                 }
                 let actual = f.up_cost(g);
                 if actual > cost {
-                    heap.push(Reverse(TreeKey::up(actual, cx.rank[g as usize], g)));
+                    heap.push(TreeKey::up(actual, cx.rank[g as usize], g));
                     continue;
                 }
                 let into = f.find(f.tree.idom[g as usize]);
                 f.merge_up(into, g);
             }
             Queued::Across(k) => {
-                let (a, b, va, vb) = pairs[k];
+                let (a, b, va, vb, unions) = pairs[k];
                 let live = |x: u32, v: u32| f.forward[x as usize] == x && version[x as usize] == v;
                 if !live(a, va) || !live(b, vb) {
                     continue;
                 }
                 // Merges up the tree into either group since only raised this cost.
-                let actual = f.across_cost(a, b);
+                let actual = cx.cost_of_unions(&f.side(a), &f.side(b), unions);
                 if actual > cost {
                     let (ra, rb) = f.tie_break(a, b);
-                    heap.push(Reverse(TreeKey::across(actual, ra, rb, k)));
+                    heap.push(TreeKey::across(actual, ra, rb, k));
                     continue;
                 }
                 next[a as usize] = next[b as usize];
@@ -548,10 +566,6 @@ impl<'a> Forest<'a> {
         (ra.min(rb), ra.max(rb))
     }
 
-    fn across_cost(&self, a: u32, b: u32) -> u128 {
-        self.cx.pair_cost(&self.side(a), &self.side(b))
-    }
-
     /// A dominated path depends on nothing its dominator does not, and is in every image its
     /// dominator is in: merging it up re-pulls it with the dominator's changes, and stores the
     /// target with the images that hold the path but not the target's top.
@@ -637,6 +651,48 @@ struct OwnSets {
     up_count: u64,
 }
 
+/// The tree phase's priority queue, lowest key first: one small heap per cost code. The
+/// tree phase queues an entry for every path of the closure, and in one heap of them every pop
+/// walked down a tree too large for the caches; keys of equal code go to the same small heap,
+/// and the codes in use are few (eight per octave of cost).
+#[derive(Default)]
+struct CodeQueue {
+    heaps: Vec<BinaryHeap<Reverse<TreeKey>>>,
+    /// A bit per code whose heap is not empty.
+    used: Vec<u64>,
+    /// No code below this one has entries.
+    lowest: usize,
+}
+
+impl CodeQueue {
+    fn push(&mut self, key: TreeKey) {
+        let c = key.code() as usize;
+        if c >= self.heaps.len() {
+            self.heaps.resize_with(c + 1, BinaryHeap::new);
+            self.used.resize((c + 1).div_ceil(64), 0);
+        }
+        self.heaps[c].push(Reverse(key));
+        self.used[c / 64] |= 1 << (c % 64);
+        self.lowest = self.lowest.min(c);
+    }
+
+    fn pop(&mut self) -> Option<TreeKey> {
+        let mut word = self.lowest / 64;
+        let mut bits = *self.used.get(word)? & (u64::MAX << (self.lowest % 64));
+        while bits == 0 {
+            word += 1;
+            bits = *self.used.get(word)?;
+        }
+        let c = word * 64 + bits.trailing_zeros() as usize;
+        self.lowest = c;
+        let Reverse(key) = self.heaps[c].pop().expect("a used code has entries");
+        if self.heaps[c].is_empty() {
+            self.used[c / 64] &= !(1 << (c % 64));
+        }
+        Some(key)
+    }
+}
+
 /// A tree-phase queue entry in one integer, ordered as (cost, tie-break ranks, entry): the cost's
 /// 16-bit code (see [`cost_code`]), the two ranks, and 48 bits naming the merge, a group merging
 /// up or (top bit set) an index into the queued pairs across.
@@ -666,8 +722,12 @@ impl TreeKey {
         TreeKey::pack(cost, ra, rb, TreeKey::ACROSS | k as u128)
     }
 
+    fn code(self) -> u16 {
+        (self.0 >> 112) as u16
+    }
+
     fn cost(self) -> u128 {
-        cost_of_code((self.0 >> 112) as u16)
+        cost_of_code(self.code())
     }
 
     fn what(self) -> Queued {
