@@ -144,7 +144,7 @@ struct Ctx<'a> {
     /// Each node's dependents (itself included): the images that contain it.
     up: SetTable,
     up_count: Vec<u64>,
-    weight: Vec<u128>,
+    weight: Vec<u8>,
     rank: Vec<u32>,
     /// Paths that keep a layer of their own (see [`big_paths`]).
     big: Vec<bool>,
@@ -157,7 +157,7 @@ struct Side<'a> {
     depends: u64,
     up: &'a [u64],
     up_count: u64,
-    weight: u128,
+    weight: u8,
 }
 
 impl Side<'_> {
@@ -179,7 +179,7 @@ struct Group {
     /// What depends on the group's paths, and its size.
     up: Set,
     up_count: u64,
-    weight: u128,
+    weight: u8,
 }
 
 pub fn group(closure: &Closure, pop: &Popularity, opts: &Options) -> Vec<Layer> {
@@ -289,7 +289,7 @@ impl Ctx<'_> {
         let extra = |both: u64, ca: u64, cb: u64| ((sa + sb) * u128::from(both)).saturating_sub(sa * u128::from(ca) + sb * u128::from(cb));
         let update = extra(set, a.depends, b.depends);
         let storage = extra(up, a.up_count, b.up_count);
-        rounded_cost(update * BASE_WEIGHT + storage * a.weight.max(b.weight))
+        rounded_cost(update * BASE_WEIGHT + storage * u128::from(a.weight.max(b.weight)))
     }
 
     /// The tie-break between merges of equal cost: the two groups' tops by name rank.
@@ -501,7 +501,7 @@ struct Forest<'a> {
     tree: DomTree,
     forward: Vec<u32>,
     size: Vec<u64>,
-    weight: Vec<u128>,
+    weight: Vec<u8>,
     top: Vec<NodeId>,
     depends: Vec<u64>,
     next_member: Vec<NodeId>,
@@ -575,7 +575,7 @@ impl<'a> Forest<'a> {
         let g = g as usize;
         let update = u128::from(self.size[g]) * u128::from(self.depends[target].saturating_sub(cx.count[g]));
         let storage = u128::from(self.size[target]) * u128::from(cx.up_count[g].saturating_sub(cx.up_count[self.top[target] as usize]));
-        rounded_cost((update + storage) * cx.weight[g])
+        rounded_cost((update + storage) * u128::from(cx.weight[g]))
     }
 
     /// Moves group `from` into `into`; up the tree the target already depends on everything
@@ -738,12 +738,10 @@ impl TreeKey {
 
 /// Each node's merge-cost weight: [`BASE_WEIGHT`], plus the bit length of 1 + popularity (about
 /// its log2) where the popularity data knows the name.
-fn weights(closure: &Closure, pop: &Popularity) -> Vec<u128> {
-    closure
-        .nodes
-        .iter()
-        .map(|x| pop.get(&x.path).map_or(BASE_WEIGHT, |p| BASE_WEIGHT + u128::from(64 - p.saturating_add(1).leading_zeros())))
-        .collect()
+fn weights(closure: &Closure, pop: &Popularity) -> Vec<u8> {
+    // At most 4 + 64: a byte each keeps the tree phase's arrays small.
+    let base = BASE_WEIGHT as u8;
+    closure.nodes.iter().map(|x| pop.get(&x.path).map_or(base, |p| base + (64 - p.saturating_add(1).leading_zeros()) as u8)).collect()
 }
 
 /// Each node's rank in (name, path) order: the tie-break that survives renaming.
