@@ -8,10 +8,12 @@
 //! Sorting here is what makes every later step independent of the order Nix (or a user) wrote.
 
 use std::borrow::Cow;
+use std::ops::Range;
 use std::path::Path;
 
 use rustc_hash::FxHashMap;
 
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -40,17 +42,13 @@ pub struct Closure {
     pub roots: Vec<NodeId>,
 }
 
-/// One path as given, before validation (what an `.attrs.json` entry holds). Strings borrow from
-/// the input where they can: a 100k-path graph holds over half a million reference strings.
-#[derive(Debug, Clone, Deserialize)]
+/// One path as given, before validation (what an `.attrs.json` entry holds), for building a
+/// closure by hand with [`Closure::from_entries`]. Strings may borrow.
+#[derive(Debug, Clone)]
 pub struct Entry<'a> {
-    #[serde(borrow)]
     pub path: Option<Cow<'a, str>>,
-    #[serde(rename = "narSize")]
     pub nar_size: Option<u64>,
-    #[serde(rename = "closureSize")]
     pub closure_size: Option<u64>,
-    #[serde(borrow)]
     pub references: Option<Vec<Cow<'a, str>>>,
 }
 
@@ -93,19 +91,37 @@ impl Closure {
         let entries = raw.graph.ok_or_else(|| {
             Error::invalid(origin, "no `graph` list: was the file written by Nix with `exportReferencesGraph.graph`?")
         })?;
-        Closure::from_entries(origin, roots, read_entries(origin, &entries)?)
+        let (entries, references) = read_entries(origin, &entries)?;
+        Closure::from_read(origin, roots, entries, &references)
     }
 
     /// Validates entries and roots; `origin` names the input in errors.
     pub fn from_entries(origin: &Path, roots: Vec<String>, entries: Vec<Entry<'_>>) -> Result<Closure> {
+        let mut references = Vec::new();
+        let entries = entries
+            .into_iter()
+            .map(|e| {
+                let refs = e.references.map(|r| {
+                    let start = references.len();
+                    references.extend(r);
+                    start..references.len()
+                });
+                ReadEntry { path: e.path, nar_size: e.nar_size, closure_size: e.closure_size, references: refs }
+            })
+            .collect();
+        Closure::from_read(origin, roots, entries, &references)
+    }
+
+    /// Validates entries whose references are ranges of `references`.
+    fn from_read(origin: &Path, roots: Vec<String>, entries: Vec<ReadEntry<'_>>, references: &[Cow<'_, str>]) -> Result<Closure> {
         let mut staged = Vec::with_capacity(entries.len());
         for (i, e) in entries.into_iter().enumerate() {
             let path = e.path.ok_or_else(|| Error::invalid(origin, format!("graph entry {i} has no `path`")))?;
             let missing = |field: &str| Error::invalid(origin, format!("graph entry {path} has no `{field}`"));
             let nar_size = e.nar_size.ok_or_else(|| missing("narSize"))?;
             let closure_size = e.closure_size.ok_or_else(|| missing("closureSize"))?;
-            let references = e.references.ok_or_else(|| missing("references"))?;
-            staged.push((path, nar_size, closure_size, references));
+            let refs = e.references.ok_or_else(|| missing("references"))?;
+            staged.push((path, nar_size, closure_size, &references[refs]));
         }
         staged.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         if let Some(w) = staged.windows(2).find(|w| w[0].0 == w[1].0) {
@@ -117,7 +133,7 @@ impl Closure {
         let node = |i: usize| -> Result<Node> {
             let (path, nar_size, closure_size, refs) = &staged[i];
             let mut references = Vec::with_capacity(refs.len());
-            for r in refs {
+            for r in *refs {
                 match index.get(&**r) {
                     Some(&j) if j as usize == i => {}
                     Some(&j) => references.push(j),
@@ -235,15 +251,33 @@ impl Closure {
 /// Graphs of this many paths and more are read on two threads.
 const PARALLEL_FROM: usize = 4096;
 
+/// An entry as read, its references a range of one list shared by all entries: a 100k-path graph
+/// holds half a million references, and a vector for each entry's cost a tenth of reading them.
+#[derive(Default)]
+struct ReadEntry<'a> {
+    path: Option<Cow<'a, str>>,
+    nar_size: Option<u64>,
+    closure_size: Option<u64>,
+    references: Option<Range<usize>>,
+}
+
 /// Reads each entry's text; large graphs in two halves on two threads (a fifth of a 100k-path
 /// grouping went to reading the entries in one). The text was checked as JSON already, so reading
 /// it again skips the UTF-8 checks.
-fn read_entries<'a>(origin: &Path, raw: &[&'a RawValue]) -> Result<Vec<Entry<'a>>> {
-    let read = |offset: usize, part: &[&'a RawValue]| -> Result<Vec<Entry<'a>>> {
-        part.iter()
+fn read_entries<'a>(origin: &Path, raw: &[&'a RawValue]) -> Result<(Vec<ReadEntry<'a>>, Vec<Cow<'a, str>>)> {
+    let read = |offset: usize, part: &[&'a RawValue]| -> Result<(Vec<ReadEntry<'a>>, Vec<Cow<'a, str>>)> {
+        let mut references = Vec::with_capacity(part.len() * 8);
+        let entries = part
+            .iter()
             .enumerate()
-            .map(|(i, r)| serde_json::from_str(r.get()).map_err(|e| Error::invalid(origin, format!("graph entry {}: {e}", offset + i))))
-            .collect()
+            .map(|(i, r)| {
+                let mut de = serde_json::Deserializer::from_str(r.get());
+                EntrySeed { references: &mut references }
+                    .deserialize(&mut de)
+                    .map_err(|e| Error::invalid(origin, format!("graph entry {}: {e}", offset + i)))
+            })
+            .collect::<Result<_>>()?;
+        Ok((entries, references))
     };
     if raw.len() < PARALLEL_FROM {
         return read(0, raw);
@@ -253,9 +287,115 @@ fn read_entries<'a>(origin: &Path, raw: &[&'a RawValue]) -> Result<Vec<Entry<'a>
         let second = scope.spawn(|| read(half, &raw[half..]));
         (read(0, &raw[..half]), second.join().expect("entry reading thread"))
     });
-    let mut entries = first?;
-    entries.extend(second?);
-    Ok(entries)
+    let ((mut entries, mut references), (more, their_references)) = (first?, second?);
+    let shift = references.len();
+    references.extend(their_references);
+    entries.extend(more.into_iter().map(|e| ReadEntry { references: e.references.map(|r| r.start + shift..r.end + shift), ..e }));
+    Ok((entries, references))
+}
+
+/// Reads one entry, appending its references to a shared list.
+struct EntrySeed<'r, 'a> {
+    references: &'r mut Vec<Cow<'a, str>>,
+}
+
+impl<'de> DeserializeSeed<'de> for EntrySeed<'_, 'de> {
+    type Value = ReadEntry<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<ReadEntry<'de>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EntrySeed<'_, 'de> {
+    type Value = ReadEntry<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a graph entry (an object with path, narSize, closureSize and references)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<ReadEntry<'de>, A::Error> {
+        fn once<T, E: serde::de::Error>(slot: &Option<T>, name: &'static str) -> std::result::Result<(), E> {
+            if slot.is_some() { Err(E::duplicate_field(name)) } else { Ok(()) }
+        }
+        let mut e = ReadEntry::default();
+        while let Some(Text(key)) = map.next_key()? {
+            match &*key {
+                "path" => {
+                    once(&e.path, "path")?;
+                    e.path = Some(map.next_value::<Text>()?.0);
+                }
+                "narSize" => {
+                    once(&e.nar_size, "narSize")?;
+                    e.nar_size = Some(map.next_value()?);
+                }
+                "closureSize" => {
+                    once(&e.closure_size, "closureSize")?;
+                    e.closure_size = Some(map.next_value()?);
+                }
+                "references" => {
+                    once(&e.references, "references")?;
+                    let start = self.references.len();
+                    map.next_value_seed(References { into: &mut *self.references })?;
+                    e.references = Some(start..self.references.len());
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(e)
+    }
+}
+
+/// A list of strings appended to `into`.
+struct References<'r, 'a> {
+    into: &'r mut Vec<Cow<'a, str>>,
+}
+
+impl<'de> DeserializeSeed<'de> for References<'_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for References<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of store paths")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
+        while let Some(Text(r)) = seq.next_element()? {
+            self.into.push(r);
+        }
+        Ok(())
+    }
+}
+
+/// A string borrowed from the input unless it had escapes to undo.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Text<'de>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> std::result::Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
 /// Nix accepts a path inside a store path as a root (`${pkg}/bin/x`); the graph lists the store path.
