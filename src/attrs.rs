@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
+use serde::de::{Deserializer as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
@@ -41,9 +42,18 @@ impl Attrs {
     }
 
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Attrs> {
-        match serde_json::from_slice(bytes) {
-            Ok(Value::Object(map)) => Ok(Attrs { path: path.to_path_buf(), map }),
-            Ok(_) => Err(Error::invalid(path, "structured attributes are not a JSON object")),
+        Attrs::parse_without(path, bytes, &[])
+    }
+
+    /// The attributes without those named in `skipped`, whose values are checked as JSON but not
+    /// kept: a reference graph Nix exported is read by [`crate::graph::Closure`] from the same
+    /// bytes, and as a tree of values a 100k-path graph took a quarter of a grouping.
+    pub fn parse_without(path: &Path, bytes: &[u8], skipped: &[&str]) -> Result<Attrs> {
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let parsed = de.deserialize_any(Object { skipped }).and_then(|map| de.end().map(|()| map));
+        match parsed {
+            Ok(Some(map)) => Ok(Attrs { path: path.to_path_buf(), map }),
+            Ok(None) => Err(Error::invalid(path, "structured attributes are not a JSON object")),
             Err(source) => Err(Error::Json { path: path.to_path_buf(), source }),
         }
     }
@@ -112,5 +122,59 @@ impl Attrs {
             shown.push_str("...");
         }
         Error::invalid(&self.path, format!("attribute `{name}` should be {want}, not {shown}"))
+    }
+}
+
+/// A JSON document read as an object without some of its members; `None` if it is no object.
+struct Object<'s> {
+    skipped: &'s [&'s str],
+}
+
+impl<'de> Visitor<'de> for Object<'_> {
+    type Value = Option<Map<String, Value>>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> std::result::Result<Self::Value, A::Error> {
+        let mut map = Map::new();
+        while let Some(key) = access.next_key::<String>()? {
+            if self.skipped.contains(&key.as_str()) {
+                access.next_value::<IgnoredAny>()?;
+            } else {
+                map.insert(key, access.next_value()?);
+            }
+        }
+        Ok(Some(map))
+    }
+
+    fn visit_unit<E>(self) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_str<E>(self, _: &str) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> std::result::Result<Self::Value, A::Error> {
+        while access.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
     }
 }

@@ -11,7 +11,7 @@ use clap::Parser;
 use nix_image_layers::attrs::{self, Attrs};
 use nix_image_layers::graph::Closure;
 use nix_image_layers::layering::{self, Options, Strategy};
-use nix_image_layers::output::write_output;
+use nix_image_layers::output::{read_file, write_output};
 use nix_image_layers::popularity::Popularity;
 use nix_image_layers::{Error, Result};
 
@@ -56,6 +56,8 @@ struct Cli {
 
 struct Job {
     graph: PathBuf,
+    /// The graph file's bytes, where the builder has read them already for its attributes.
+    graph_bytes: Option<Vec<u8>>,
     pop: Option<PathBuf>,
     strategy: Strategy,
     opts: Options,
@@ -79,6 +81,7 @@ fn cli_job() -> Result<Job> {
     let cli = Cli::parse();
     Ok(Job {
         graph: cli.graph.unwrap_or_else(attrs::default_path),
+        graph_bytes: None,
         pop: cli.pop,
         strategy: cli.strategy,
         opts: Options { budget: cli.budget, popular_threshold: cli.popular_threshold, big_threshold: cli.big_threshold },
@@ -90,7 +93,9 @@ fn cli_job() -> Result<Job> {
 
 fn builder_job() -> Result<Job> {
     let path = attrs::default_path();
-    let a = Attrs::load(&path)?;
+    // The reference graph is the bulk of the file: read once, and left out of the attributes.
+    let bytes = read_file(&path)?;
+    let a = Attrs::parse_without(&path, &bytes, &["graph"])?;
     let budget = a.u64("budget")?.ok_or_else(|| Error::Invalid {
         path: path.clone(),
         what: "attribute `budget` is missing (the most layers to produce)".into(),
@@ -111,6 +116,7 @@ fn builder_job() -> Result<Job> {
         explain_to: a.output("explain"),
         explain_stderr: false,
         graph: path,
+        graph_bytes: Some(bytes),
     })
 }
 
@@ -124,7 +130,10 @@ fn run(job: Job) -> Result<()> {
             Some(p) => Popularity::load(p),
             None => Ok(Popularity::none()),
         });
-        let closure = Closure::load(&job.graph);
+        let closure = match &job.graph_bytes {
+            Some(bytes) => Closure::parse(&job.graph, bytes),
+            None => Closure::load(&job.graph),
+        };
         (closure, pop.join().expect("popularity thread"))
     });
     let (closure, pop) = (closure?, pop?);
