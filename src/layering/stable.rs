@@ -188,17 +188,17 @@ pub fn group(closure: &Closure, pop: &Popularity, opts: &Options) -> Vec<Layer> 
     let hashes = name_hashes(&names);
     // The two directions are independent and the larger part of the work on big closures: one
     // each on two threads. Each result is the same whichever thread computes it. The dominator
-    // tree (for closures the tree phase handles) goes beside the closure sets, the weights and
-    // name ranks beside the dependents, which makes the two threads about as long.
-    let ((sets, count, tree), (up, up_count, weight, rank)) = std::thread::scope(|scope| {
+    // tree (for closures the tree phase handles) and the name ranks go beside the closure sets,
+    // the weights beside the dependents, which makes the two threads about as long.
+    let ((sets, count, tree, rank), (up, up_count, weight)) = std::thread::scope(|scope| {
         let down = scope.spawn(|| {
             let (sets, count) = sets_and_counts(&closure.nodes.iter().map(|x| &x.references[..]).collect::<Vec<_>>(), &hashes, universe);
-            (sets, count, (closure.len() > PAIRWISE_LIMIT).then(|| DomTree::of_path_set(closure)))
+            (sets, count, (closure.len() > PAIRWISE_LIMIT).then(|| DomTree::of_path_set(closure)), name_rank(closure, &names))
         });
         let referrers = closure.referrers();
         let (up, up_count) = sets_and_counts(&referrers.iter().map(|r| &r[..]).collect::<Vec<_>>(), &hashes, universe);
         drop(referrers);
-        (down.join().expect("closure sets thread"), (up, up_count, weights(closure, pop), name_rank(closure, &names)))
+        (down.join().expect("closure sets thread"), (up, up_count, weights(closure, pop)))
     });
     let big = big_paths(closure, &rank, opts.budget);
     let cx = Ctx { closure, universe, sets, count, up, up_count, weight, rank, big };
