@@ -164,7 +164,11 @@ pub fn to_json(closure: &Closure, layers: &[Layer]) -> Vec<u8> {
             candidates: l.candidates,
         })
         .collect();
-    let mut bytes = serde_json::to_vec(&out).expect("layers serialise");
+    // Room for every path and its quotes up front: a 100k-path output otherwise grows and is
+    // copied a dozen times.
+    let room = closure.nodes.iter().map(|x| x.path.len() + 3).sum::<usize>() + 256 * (layers.len() + 1);
+    let mut bytes = Vec::with_capacity(room);
+    serde_json::to_writer(&mut bytes, &out).expect("layers serialise");
     bytes.push(b'\n');
     bytes
 }
