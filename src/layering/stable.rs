@@ -822,39 +822,57 @@ fn closure_sets(edges: &[&[NodeId]], hashes: &[u64], universe: Universe) -> SetT
 /// is lowest, for a few rounds while that changes anything. With the layer `g` out, prefix unions
 /// `P` of the rest give the cost of every insertion point `t` at once: the layers before `t` keep
 /// their cost, `g` costs `size(g) × |P[t] ∪ U(g)|`, and each later layer `k` costs
-/// `size(k) × |P[k + 1] ∪ U(g)|`.
+/// `size(k) × |P[k + 1] ∪ U(g)|`. The prefixes before the layer taken out are those of the whole
+/// order, kept from one step to the next as far as the order stayed the same.
 fn improve_order(cx: &Ctx, order: &mut Vec<Group>) {
     let u = cx.universe;
+    let m = order.len();
+    let size = |x: &Group| u128::from(x.size);
+    // full[t]: what the first t layers of the current order depend on, right up to `valid`.
+    let mut full: Vec<Set> = vec![u.empty(); m + 1];
+    let mut valid = 0;
+    // rest[k]: the prefix over the order without the layer taken out, at `from + 1 + k`.
+    let mut rest: Vec<Set> = vec![u.empty(); m];
+    let (mut with_g, mut before, mut after) = (vec![0u64; m], vec![0u128; m], vec![0u128; m]);
+    let mut tmp = Vec::new();
     for _ in 0..16 {
         let mut moved = false;
-        for from in 0..order.len() {
+        for from in 0..m {
+            while valid < from {
+                let (done, next) = full.split_at_mut(valid + 1);
+                u.union_all_into(&mut next[0], &done[valid], std::iter::once(&order[valid].set[..]), &mut tmp);
+                valid += 1;
+            }
             let g = order.remove(from);
-            let mut prefix: Vec<Set> = Vec::with_capacity(order.len() + 1);
-            prefix.push(u.empty());
-            for x in order.iter() {
-                let next = u.union(prefix.last().expect("non-empty"), &x.set);
-                prefix.push(next);
+            for k in 0..m - 1 - from {
+                let (done, next) = rest.split_at_mut(k);
+                let prev = if k == 0 { &full[from] } else { &done[k - 1] };
+                u.union_all_into(&mut next[0], prev, std::iter::once(&order[from + k].set[..]), &mut tmp);
             }
-            let size = |x: &Group| u128::from(x.size);
+            let prefix = |t: usize| if t <= from { &full[t] } else { &rest[t - from - 1] };
             // before[t]: cost of the layers below position t; after[t]: cost of the layers from t
-            // on, with g below them.
-            let mut before = vec![0u128; order.len() + 1];
-            for k in 0..order.len() {
-                before[k + 1] = before[k] + size(&order[k]) * u128::from(u.count(&prefix[k + 1]));
+            // on, with g below them; with_g[t]: what P[t] and g depend on together.
+            for t in 0..m {
+                with_g[t] = u.union_count(prefix(t), &g.set);
             }
-            let mut after = vec![0u128; order.len() + 1];
-            for k in (0..order.len()).rev() {
-                after[k] = after[k + 1] + size(&order[k]) * u128::from(u.union_count(&prefix[k + 1], &g.set));
+            before[0] = 0;
+            for k in 0..m - 1 {
+                before[k + 1] = before[k] + size(&order[k]) * u128::from(u.count(prefix(k + 1)));
             }
-            let cost_at = |t: usize| before[t] + size(&g) * u128::from(u.union_count(&prefix[t], &g.set)) + after[t];
+            after[m - 1] = 0;
+            for k in (0..m - 1).rev() {
+                after[k] = after[k + 1] + size(&order[k]) * u128::from(with_g[k + 1]);
+            }
+            let cost_at = |t: usize| before[t] + size(&g) * u128::from(with_g[t]) + after[t];
             let mut best = (cost_at(from), from);
-            for t in 0..=order.len() {
+            for t in 0..m {
                 let c = (cost_at(t), t);
                 if c.0 < best.0 {
                     best = c;
                 }
             }
             moved |= best.1 != from;
+            valid = valid.min(best.1.min(from));
             order.insert(best.1, g);
         }
         if !moved {
