@@ -460,64 +460,58 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Successor lists of `n` nodes from random pairs (lower to higher index when `acyclic`, so
+    /// no cycles), and a root `n` with edges to every node nothing references (and to node 0).
+    fn random_graph(n: usize, pairs: Vec<(usize, usize)>, acyclic: bool) -> Vec<Vec<u32>> {
+        let mut succ: Vec<Vec<u32>> = vec![Vec::new(); n + 1];
+        for (a, b) in pairs {
+            let (a, b) = (a % n, b % n);
+            let (from, to) = if acyclic { (a.max(b), a.min(b)) } else { (a, b) };
+            if from != to && !succ[from].contains(&(to as u32)) {
+                succ[from].push(to as u32);
+            }
+        }
+        let referenced: Vec<bool> = (0..n).map(|i| succ.iter().any(|s| s.contains(&(i as u32)))).collect();
+        succ[n] = (0..n as u32).filter(|&i| i == 0 || !referenced[i as usize]).collect();
+        succ
+    }
+
+    /// petgraph's immediate dominators of every node but the root; `None` where unreachable.
+    fn petgraph_dominators(succ: &[Vec<u32>]) -> Vec<Option<usize>> {
+        use petgraph::graph::{DiGraph, NodeIndex};
+        let n = succ.len() - 1;
+        let mut g: DiGraph<(), ()> = DiGraph::new();
+        for _ in 0..=n {
+            g.add_node(());
+        }
+        for (v, s) in succ.iter().enumerate() {
+            for &w in s {
+                g.add_edge(NodeIndex::new(v), NodeIndex::new(w as usize), ());
+            }
+        }
+        let theirs = petgraph::algo::dominators::simple_fast(&g, NodeIndex::new(n));
+        (0..n).map(|v| theirs.immediate_dominator(NodeIndex::new(v)).map(|d| d.index())).collect()
+    }
+
     proptest! {
         /// Our flat-array dominators agree with petgraph's on random DAGs under a root.
         #[test]
-        fn dominators_match_petgraph(n in 1usize..60, edges in prop::collection::vec((0usize..60, 0usize..60), 0..200)) {
-            use petgraph::graph::{DiGraph, NodeIndex};
-            let root = n as u32;
-            let mut succ: Vec<Vec<u32>> = vec![Vec::new(); n + 1];
-            for (a, b) in edges {
-                let (a, b) = (a % n, b % n);
-                let (hi, lo) = (a.max(b), a.min(b));
-                if hi != lo && !succ[hi].contains(&(lo as u32)) {
-                    succ[hi].push(lo as u32);
-                }
-            }
-            // Root edges to every node no one references keep everything reachable.
-            let referenced: Vec<bool> = (0..n).map(|i| succ.iter().any(|s| s.contains(&(i as u32)))).collect();
-            succ[n] = (0..n as u32).filter(|&i| !referenced[i as usize]).collect();
-            let ours = immediate_dominators(n + 1, root, |v| &succ[v as usize]).expect("all reachable");
-            let mut g: DiGraph<(), ()> = DiGraph::new();
-            for _ in 0..=n { g.add_node(()); }
-            for (v, s) in succ.iter().enumerate() {
-                for &w in s { g.add_edge(NodeIndex::new(v), NodeIndex::new(w as usize), ()); }
-            }
-            let theirs = petgraph::algo::dominators::simple_fast(&g, NodeIndex::new(n));
-            for v in 0..n {
-                prop_assert_eq!(ours[v] as usize, theirs.immediate_dominator(NodeIndex::new(v)).unwrap().index());
-            }
+        fn dominators_match_petgraph(n in 1usize..60, pairs in prop::collection::vec((0usize..60, 0usize..60), 0..200)) {
+            let succ = random_graph(n, pairs, true);
+            let ours = immediate_dominators(n + 1, n as u32, |v| &succ[v as usize]).expect("all reachable");
+            let theirs = petgraph_dominators(&succ);
+            prop_assert_eq!(ours[..n].iter().map(|&d| Some(d as usize)).collect::<Vec<_>>(), theirs);
         }
 
         /// The same with reference cycles (malformed input, where one pass is not enough), and
         /// `None` exactly when a cycle leaves nodes unreachable from the root.
         #[test]
-        fn dominators_match_petgraph_with_cycles(n in 1usize..40, edges in prop::collection::vec((0usize..40, 0usize..40), 0..120)) {
-            use petgraph::graph::{DiGraph, NodeIndex};
-            let root = n as u32;
-            let mut succ: Vec<Vec<u32>> = vec![Vec::new(); n + 1];
-            for (a, b) in edges {
-                let (a, b) = (a % n, b % n);
-                if a != b && !succ[a].contains(&(b as u32)) {
-                    succ[a].push(b as u32);
-                }
-            }
-            let referenced: Vec<bool> = (0..n).map(|i| succ.iter().any(|s| s.contains(&(i as u32)))).collect();
-            succ[n] = (0..n as u32).filter(|&i| i == 0 || !referenced[i as usize]).collect();
-            let ours = immediate_dominators(n + 1, root, |v| &succ[v as usize]);
-            let mut g: DiGraph<(), ()> = DiGraph::new();
-            for _ in 0..=n { g.add_node(()); }
-            for (v, s) in succ.iter().enumerate() {
-                for &w in s { g.add_edge(NodeIndex::new(v), NodeIndex::new(w as usize), ()); }
-            }
-            let theirs = petgraph::algo::dominators::simple_fast(&g, NodeIndex::new(n));
-            match ours {
-                None => prop_assert!((0..n).any(|v| theirs.immediate_dominator(NodeIndex::new(v)).is_none())),
-                Some(ours) => {
-                    for v in 0..n {
-                        prop_assert_eq!(ours[v] as usize, theirs.immediate_dominator(NodeIndex::new(v)).unwrap().index());
-                    }
-                }
+        fn dominators_match_petgraph_with_cycles(n in 1usize..40, pairs in prop::collection::vec((0usize..40, 0usize..40), 0..120)) {
+            let succ = random_graph(n, pairs, false);
+            let theirs = petgraph_dominators(&succ);
+            match immediate_dominators(n + 1, n as u32, |v| &succ[v as usize]) {
+                None => prop_assert!(theirs.iter().any(Option::is_none)),
+                Some(ours) => prop_assert_eq!(ours[..n].iter().map(|&d| Some(d as usize)).collect::<Vec<_>>(), theirs),
             }
         }
     }
