@@ -201,3 +201,59 @@ fn nixery_partition_matches_the_seed_model() {
     }
     assert!(compared >= 25, "only {compared} unambiguous comparisons");
 }
+
+/// A graph of `n` paths, each referencing the two before it, entries in the order given by
+/// `order` (indices into the paths); each entry's JSON passes through `edit` first.
+fn chain_graph(n: usize, order: &[usize], edit: impl Fn(usize, String) -> String) -> String {
+    let path = |i: usize| sp(&format!("p{i:05}"));
+    let entries: Vec<String> = order
+        .iter()
+        .map(|&i| {
+            let refs: Vec<String> = (i.saturating_sub(2)..i).map(|r| format!("\"{}\"", path(r))).collect();
+            edit(i, format!(r#"{{"path":"{}","narSize":{},"closureSize":1,"narHash":"sha256:x","references":[{}]}}"#, path(i), 1000 + i % 97, refs.join(",")))
+        })
+        .collect();
+    format!(r#"{{"exportReferencesGraph":{{"graph":["{}"]}},"graph":[{}]}}"#, path(n - 1), entries.join(","))
+}
+
+/// Graphs of 4096 paths and more are read on two threads: the result is the same whatever the
+/// order of the entries, as a builder or from the command line, and of two bad entries in either
+/// half the one reported is the first (in the file for bad values, by path for bad references).
+#[test]
+fn large_graphs_read_on_two_threads_keep_results_and_errors_deterministic() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let n = 6000;
+    let forward: Vec<usize> = (0..n).collect();
+    let shuffled: Vec<usize> = (0..n).map(|i| (i * 2477) % n).collect();
+    fs::write(p.join("g.json"), chain_graph(n, &forward, |_, e| e)).unwrap();
+    fs::write(p.join("shuffled.json"), chain_graph(n, &shuffled, |_, e| e)).unwrap();
+    let ok = |args: &[&str]| {
+        let o = run(p, args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        o.stdout
+    };
+    let layers = ok(&["--graph", "g.json", "--budget", "20"]);
+    assert_eq!(ok(&["--graph", "shuffled.json", "--budget", "20"]), layers, "entry order changed the layers");
+
+    let mut attrs: serde_json::Value = serde_json::from_str(&chain_graph(n, &shuffled, |_, e| e)).unwrap();
+    attrs["budget"] = 20.into();
+    attrs["outputs"] = serde_json::json!({"out": p.join("built.json")});
+    let b = p.join("builder");
+    fs::create_dir(&b).unwrap();
+    fs::write(b.join(".attrs.json"), attrs.to_string()).unwrap();
+    assert!(run(&b, &[]).status.success());
+    assert_eq!(fs::read(p.join("built.json")).unwrap(), layers, "the builder's layers differ from the command line's");
+
+    // Entries 10 and 4500 of the file (one in each half) have a bad size.
+    let bad_sizes = chain_graph(n, &forward, |i, e| if i == 10 || i == 4500 { e.replace(r#""narSize":"#, r#""narSize":"big","x":"#) } else { e });
+    fs::write(p.join("sizes.json"), bad_sizes).unwrap();
+    fails_naming(p, &["--graph", "sizes.json", "--budget", "20", "--out", "out.json"], &["sizes.json", "graph entry 10:", "expected u64"]);
+    // Paths 300 and 5000 reference paths that are not in the graph: the one named is the first
+    // by path, wherever the file lists it.
+    let dangling = chain_graph(n, &shuffled, |i, e| if i == 300 || i == 5000 { e.replace(r#""references":["#, &format!(r#""references":["{}","#, sp(&format!("ghost{i}")))) } else { e });
+    fs::write(p.join("dangling.json"), dangling).unwrap();
+    let first = if sp("p00300") < sp("p05000") { 300 } else { 5000 };
+    let (path, ghost) = (sp(&format!("p{first:05}")), sp(&format!("ghost{first}")));
+    fails_naming(p, &["--graph", "dangling.json", "--budget", "20", "--out", "out.json"], &["dangling.json", &path, &ghost, "not in the graph"]);
+}
