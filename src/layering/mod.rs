@@ -278,10 +278,10 @@ impl DomTree {
         };
         // Without named roots the paths nothing references reach everything, unless a reference
         // cycle (malformed input) hides some: only then is the slower search needed.
-        if root_edges.is_empty() {
-            if let Some(tree) = tree_with(sources(closure)) {
-                return tree;
-            }
+        if root_edges.is_empty()
+            && let Some(tree) = tree_with(sources(closure))
+        {
+            return tree;
         }
         tree_with(unreached_sources(closure, &root_edges)).expect("every node reachable once unreached sources have root edges")
     }

@@ -421,19 +421,18 @@ fn tree_phase(cx: &Ctx, tree: DomTree, target: usize, free: u128) -> Vec<Group> 
             heap.push(TreeKey::up(f.up_cost(i), cx.rank[i as usize], i));
         }
     }
-    // The pairs across the tree queued so far: left group, right group, their versions, and the
-    // sizes of the unions of their sets, which stay the same while both versions do.
-    let mut pairs: Vec<(u32, u32, u32, u32, (u64, u64))> = Vec::new();
+    // The pairs across the tree queued so far.
+    let mut pairs: Vec<Pair> = Vec::new();
     let mut version = vec![0u32; n];
-    let queue_across = |heap: &mut CodeQueue, pairs: &mut Vec<_>, f: &Forest, (a, b, va, vb): (u32, u32, u32, u32)| {
-        let (ra, rb) = f.tie_break(a, b);
-        let (sa, sb) = (f.side(a), f.side(b));
+    let queue_across = |heap: &mut CodeQueue, pairs: &mut Vec<Pair>, f: &Forest, left: u32, right: u32, versions: (u32, u32)| {
+        let (ra, rb) = f.tie_break(left, right);
+        let (sa, sb) = (f.side(left), f.side(right));
         let unions = cx.unions(&sa, &sb);
         heap.push(TreeKey::across(cx.cost_of_unions(&sa, &sb, unions), ra, rb, pairs.len()));
-        pairs.push((a, b, va, vb, unions));
+        pairs.push(Pair { left, right, versions, unions });
     };
     for w in line.windows(2) {
-        queue_across(&mut heap, &mut pairs, &f, (w[0], w[1], 0, 0));
+        queue_across(&mut heap, &mut pairs, &f, w[0], w[1], (0, 0));
     }
     let mut alive = n;
     while let Some(key) = heap.pop() {
@@ -455,7 +454,7 @@ fn tree_phase(cx: &Ctx, tree: DomTree, target: usize, free: u128) -> Vec<Group> 
                 f.merge_up(into, g);
             }
             Queued::Across(k) => {
-                let (a, b, va, vb, unions) = pairs[k];
+                let Pair { left: a, right: b, versions: (va, vb), unions } = pairs[k];
                 let live = |x: u32, v: u32| f.forward[x as usize] == x && version[x as usize] == v;
                 if !live(a, va) || !live(b, vb) {
                     continue;
@@ -478,7 +477,7 @@ fn tree_phase(cx: &Ctx, tree: DomTree, target: usize, free: u128) -> Vec<Group> 
                 version[a as usize] += 1;
                 for (l, r) in [(prev[a as usize], a), (a, next[a as usize])] {
                     if l != NONE && r != NONE {
-                        queue_across(&mut heap, &mut pairs, &f, (l, r, version[l as usize], version[r as usize]));
+                        queue_across(&mut heap, &mut pairs, &f, l, r, (version[l as usize], version[r as usize]));
                     }
                 }
             }
@@ -490,6 +489,16 @@ fn tree_phase(cx: &Ctx, tree: DomTree, target: usize, free: u128) -> Vec<Group> 
 
 /// No node: the end of a list.
 const NONE: u32 = u32::MAX;
+
+/// Two neighbouring top-level groups queued to merge across the tree, with their versions when
+/// queued and the sizes of the unions of their sets, which stay the same while both versions do.
+#[derive(Clone, Copy)]
+struct Pair {
+    left: u32,
+    right: u32,
+    versions: (u32, u32),
+    unions: (u64, u64),
+}
 
 /// The tree phase's groups. It handles every path of a large closure, so its state is kept in
 /// flat arrays indexed by the node each group started from: a group's members are a linked list
@@ -852,8 +861,8 @@ fn improve_order(cx: &Ctx, order: &mut Vec<Group>) {
             let prefix = |t: usize| if t <= from { &full[t] } else { &rest[t - from - 1] };
             // before[t]: cost of the layers below position t; after[t]: cost of the layers from t
             // on, with g below them; with_g[t]: what P[t] and g depend on together.
-            for t in 0..m {
-                with_g[t] = u.union_count(prefix(t), &g.set);
+            for (t, w) in with_g.iter_mut().enumerate() {
+                *w = u.union_count(prefix(t), &g.set);
             }
             before[0] = 0;
             for k in 0..m - 1 {
