@@ -146,20 +146,13 @@ impl Closure {
             references.dedup();
             Ok(Node { path: path.to_string(), nar_size: *nar_size, closure_size: *closure_size, references })
         };
-        // Looking up every reference is most of the work here: large graphs in two halves on two
-        // threads. The first error in entry order is the one reported, however the work is split.
-        let n = staged.len();
-        let nodes = if n < PARALLEL_FROM {
-            (0..n).map(node).collect::<Result<Vec<_>>>()?
-        } else {
-            let (first, second) = std::thread::scope(|scope| {
-                let second = scope.spawn(|| (n / 2..n).map(node).collect::<Result<Vec<_>>>());
-                ((0..n / 2).map(node).collect::<Result<Vec<_>>>(), second.join().expect("reference thread"))
-            });
-            let mut nodes = first?;
+        // Looking up every reference is most of the work here. The first error in entry order is
+        // the one reported, however the work is split.
+        let (first, second) = in_halves(staged.len(), |part| part.map(node).collect::<Result<Vec<_>>>());
+        let mut nodes = first?;
+        if let Some(second) = second {
             nodes.extend(second?);
-            nodes
-        };
+        }
         let mut root_ids = Vec::with_capacity(roots.len());
         for r in &roots {
             root_ids.push(resolve_root(&index, r).ok_or_else(|| {
@@ -251,6 +244,18 @@ impl Closure {
 /// Graphs of this many paths and more are read on two threads.
 const PARALLEL_FROM: usize = 4096;
 
+/// `work` over `0..n`: in one piece below [`PARALLEL_FROM`], else in two halves on two threads
+/// (then the second half's result too).
+fn in_halves<T: Send>(n: usize, work: impl Fn(Range<usize>) -> T + Sync) -> (T, Option<T>) {
+    if n < PARALLEL_FROM {
+        return (work(0..n), None);
+    }
+    std::thread::scope(|scope| {
+        let second = scope.spawn(|| work(n / 2..n));
+        (work(0..n / 2), Some(second.join().expect("second-half thread")))
+    })
+}
+
 /// An entry as read, its references a range of one list shared by all entries: a 100k-path graph
 /// holds half a million references, and a vector for each entry's cost a tenth of reading them.
 #[derive(Default)]
@@ -265,29 +270,22 @@ struct ReadEntry<'a> {
 /// grouping went to reading the entries in one). The text was checked as JSON already, so reading
 /// it again skips the UTF-8 checks.
 fn read_entries<'a>(origin: &Path, raw: &[&'a RawValue]) -> Result<(Vec<ReadEntry<'a>>, Vec<Cow<'a, str>>)> {
-    let read = |offset: usize, part: &[&'a RawValue]| -> Result<(Vec<ReadEntry<'a>>, Vec<Cow<'a, str>>)> {
+    let read = |part: Range<usize>| -> Result<(Vec<ReadEntry<'a>>, Vec<Cow<'a, str>>)> {
         let mut references = Vec::with_capacity(part.len() * 8);
         let entries = part
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let mut de = serde_json::Deserializer::from_str(r.get());
+            .map(|i| {
+                let mut de = serde_json::Deserializer::from_str(raw[i].get());
                 EntrySeed { references: &mut references }
                     .deserialize(&mut de)
-                    .map_err(|e| Error::invalid(origin, format!("graph entry {}: {e}", offset + i)))
+                    .map_err(|e| Error::invalid(origin, format!("graph entry {i}: {e}")))
             })
             .collect::<Result<_>>()?;
         Ok((entries, references))
     };
-    if raw.len() < PARALLEL_FROM {
-        return read(0, raw);
-    }
-    let half = raw.len() / 2;
-    let (first, second) = std::thread::scope(|scope| {
-        let second = scope.spawn(|| read(half, &raw[half..]));
-        (read(0, &raw[..half]), second.join().expect("entry reading thread"))
-    });
-    let ((mut entries, mut references), (more, their_references)) = (first?, second?);
+    let (first, second) = in_halves(raw.len(), read);
+    let (mut entries, mut references) = first?;
+    let Some(second) = second else { return Ok((entries, references)) };
+    let (more, their_references) = second?;
     let shift = references.len();
     references.extend(their_references);
     entries.extend(more.into_iter().map(|e| ReadEntry { references: e.references.map(|r| r.start + shift..r.end + shift), ..e }));

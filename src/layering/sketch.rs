@@ -41,14 +41,9 @@ impl Universe {
 
     /// The set holding node `id`, whose name hashes to `hash`.
     pub fn singleton(self, id: usize, hash: u64) -> Set {
-        match self {
-            Universe::Exact { words } => {
-                let mut s = vec![0; words];
-                s[id / 64] |= 1 << (id % 64);
-                s
-            }
-            Universe::Sketched => vec![hash],
-        }
+        let mut s = Vec::new();
+        self.singleton_into(&mut s, id, hash);
+        s
     }
 
     /// Writes the set holding node `id` into `out`.
@@ -70,7 +65,8 @@ impl Universe {
         }
     }
 
-    /// [`Universe::union_in_place`], building a sketch union in `tmp` and swapping it in.
+    /// Adds `b` to `a`; a sketch union is built in `tmp` and swapped in, so that a caller merging
+    /// many times keeps reusing two buffers.
     pub fn union_in_place_with(self, a: &mut Set, b: &[u64], tmp: &mut Set) {
         match self {
             Universe::Exact { .. } => a.iter_mut().zip(b).for_each(|(x, y)| *x |= y),
@@ -82,11 +78,9 @@ impl Universe {
         }
     }
 
+    /// Adds `b` to `a`.
     pub fn union_in_place(self, a: &mut Set, b: &[u64]) {
-        match self {
-            Universe::Exact { .. } => a.iter_mut().zip(b).for_each(|(x, y)| *x |= y),
-            Universe::Sketched => *a = merge_smallest(a, b),
-        }
+        self.union_in_place_with(a, b, &mut Vec::new());
     }
 
     /// The number of elements (estimated, for sketches).

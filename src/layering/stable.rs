@@ -562,11 +562,8 @@ impl<'a> Forest<'a> {
     }
 
     fn side(&self, g: u32) -> Side<'_> {
-        let (g, t) = (g as usize, self.top[g as usize] as usize);
-        let (set, up, up_count) = match &self.own[g] {
-            Some(o) => (&o.set[..], &o.up[..], o.up_count),
-            None => (self.cx.sets.get(t), self.cx.up.get(t), self.cx.up_count[t]),
-        };
+        let g = g as usize;
+        let (set, up, up_count) = OwnSets::or_node(&self.own[g], self.cx, self.top[g]);
         Side { size: self.size[g], set, depends: self.depends[g], up, up_count, weight: self.weight[g] }
     }
 
@@ -604,12 +601,9 @@ impl<'a> Forest<'a> {
         let cx = self.cx;
         let (i, f) = (into as usize, from as usize);
         let theirs = self.own[f].take();
-        let (their_set, their_up) = match &theirs {
-            Some(o) => (&o.set[..], &o.up[..]),
-            None => (cx.sets.get(self.top[f] as usize), cx.up.get(self.top[f] as usize)),
-        };
-        let t = self.top[i] as usize;
-        let mine = self.own[i].get_or_insert_with(|| Box::new(OwnSets { set: cx.sets.get(t).to_vec(), up: cx.up.get(t).to_vec(), up_count: cx.up_count[t] }));
+        let (their_set, their_up, _) = OwnSets::or_node(&theirs, cx, self.top[f]);
+        let t = self.top[i];
+        let mine = self.own[i].get_or_insert_with(|| Box::new(OwnSets::of_node(cx, t)));
         cx.universe.union_in_place_with(&mut mine.set, their_set, &mut self.tmp);
         self.depends[i] = cx.universe.count(&mine.set);
         cx.universe.union_in_place_with(&mut mine.up, their_up, &mut self.tmp);
@@ -638,7 +632,10 @@ impl<'a> Forest<'a> {
                 let (gi, t) = (g as usize, self.top[g as usize] as usize);
                 let (set, up, up_count) = match self.own[gi].take() {
                     Some(o) => (o.set, o.up, o.up_count),
-                    None if self.top_level(g) => (cx.sets.get(t).to_vec(), cx.up.get(t).to_vec(), cx.up_count[t]),
+                    None if self.top_level(g) => {
+                        let o = OwnSets::of_node(cx, t as NodeId);
+                        (o.set, o.up, o.up_count)
+                    }
                     None => {
                         // What depends on the members: they are in the images that hold them.
                         let mut up = Vec::new();
@@ -658,6 +655,22 @@ struct OwnSets {
     set: Set,
     up: Set,
     up_count: u64,
+}
+
+impl OwnSets {
+    /// Node `t`'s own sets, as a group starting from it has them.
+    fn of_node(cx: &Ctx, t: NodeId) -> OwnSets {
+        let t = t as usize;
+        OwnSets { set: cx.sets.get(t).to_vec(), up: cx.up.get(t).to_vec(), up_count: cx.up_count[t] }
+    }
+
+    /// The sets of a group with top `t`: its own if it has them, else its top's.
+    fn or_node<'s>(own: &'s Option<Box<OwnSets>>, cx: &'s Ctx, t: NodeId) -> (&'s [u64], &'s [u64], u64) {
+        match own {
+            Some(o) => (&o.set, &o.up, o.up_count),
+            None => (cx.sets.get(t as usize), cx.up.get(t as usize), cx.up_count[t as usize]),
+        }
+    }
 }
 
 /// The tree phase's priority queue, lowest key first: one small heap per cost code. The
