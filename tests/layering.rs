@@ -374,6 +374,60 @@ fn stable_merges_what_changes_together_and_orders_by_new_dependencies_per_byte()
     assert_eq!(all.len(), 4);
 }
 
+// A small tool on gcc-lib, beside two paths of its own size: tzdata and bash (on glibc).
+const TOOL: &[(&str, u64, &[&str])] = &[
+    ("glibc", 13_000_000, &[]),
+    ("gcc-lib", 8_000_000, &["glibc"]),
+    ("tzdata", 3_000_000, &[]),
+    ("bash", 3_000_000, &["glibc"]),
+    ("tool", 1_000_000, &["gcc-lib"]),
+];
+
+/// Bytes re-pulled at chain level after an update of each path in turn, by name: every layer
+/// from the first one holding a changed path, to the top.
+fn chain_re_pulls(c: &Closure, layers: &[layering::Layer]) -> Vec<(String, u64)> {
+    let referrers = c.referrers();
+    let mut re_pulls: Vec<(String, u64)> = (0..c.len() as u32)
+        .map(|v| {
+            // v and everything depending on it change.
+            let mut changed = vec![false; c.len()];
+            let mut stack = vec![v];
+            while let Some(x) = stack.pop() {
+                if !std::mem::replace(&mut changed[x as usize], true) {
+                    stack.extend(&referrers[x as usize]);
+                }
+            }
+            let first = layers.iter().position(|l| l.contents.iter().any(|&p| changed[p as usize])).unwrap();
+            (nix_image_layers::popularity::name_of(c.path(v)).to_string(), layers[first..].iter().map(|l| l.size).sum())
+        })
+        .collect();
+    re_pulls.sort();
+    re_pulls
+}
+
+fn by_name(v: &[(&str, u64)]) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = v.iter().map(|&(n, b)| (n.to_string(), b)).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_small_path_high_in_the_order_joins_the_top_layer_not_its_dependencies() {
+    let c = closure(TOOL);
+    let two = layering::group(&c, &Popularity::none(), Strategy::Stable, &Options::with_budget(2)).unwrap();
+    // Beside gcc-lib at the bottom, tool would make every update of tool re-pull all 28 MB; on top
+    // with tzdata and bash, an update of tool re-pulls 7 MB, and the base layer changes only with
+    // glibc or gcc-lib.
+    assert_eq!(names(&c, &two), vec![vec!["gcc-lib", "glibc"], vec!["bash", "tool", "tzdata"]]);
+    // Mean 15.4 MB, against 19.2 MB with tool at the bottom ([glibc, gcc-lib, tool] then
+    // [tzdata, bash]: 28, 28, 6, 6 and 28 MB).
+    let mb = 1_000_000;
+    assert_eq!(chain_re_pulls(&c, &two), by_name(&[("glibc", 28 * mb), ("gcc-lib", 28 * mb), ("tzdata", 7 * mb), ("bash", 7 * mb), ("tool", 7 * mb)]));
+    let three = layering::group(&c, &Popularity::none(), Strategy::Stable, &Options::with_budget(3)).unwrap();
+    assert_eq!(names(&c, &three), vec![vec!["glibc"], vec!["gcc-lib"], vec!["bash", "tool", "tzdata"]]);
+    assert_eq!(chain_re_pulls(&c, &three), by_name(&[("glibc", 28 * mb), ("gcc-lib", 15 * mb), ("tzdata", 7 * mb), ("bash", 7 * mb), ("tool", 7 * mb)]));
+}
+
 #[test]
 fn after_an_update_exactly_the_layers_of_changed_paths_are_new() {
     let c = closure(UPDATE);

@@ -148,6 +148,9 @@ struct Ctx<'a> {
     rank: Vec<u32>,
     /// Paths that keep a layer of their own (see [`big_paths`]).
     big: Vec<bool>,
+    /// `chain[t]`: how many paths the first `t` groups of the reference order depend on together
+    /// (see [`reference_order`]); empty until the pairwise phase starts.
+    chain: Vec<u64>,
 }
 
 /// What a merge's cost reads of a group, wherever the group keeps it.
@@ -180,6 +183,9 @@ struct Group {
     up: Set,
     up_count: u64,
     weight: u8,
+    /// Where the group's highest member stands in the reference order of the pairwise phase's
+    /// start (see [`reference_order`]); 0 before that order is made.
+    pos: u32,
 }
 
 pub fn group(closure: &Closure, pop: &Popularity, opts: &Options) -> Vec<Layer> {
@@ -201,7 +207,7 @@ pub fn group(closure: &Closure, pop: &Popularity, opts: &Options) -> Vec<Layer> 
         (down.join().expect("closure sets thread"), (up, up_count, weights(closure, pop)))
     });
     let big = big_paths(closure, &rank, opts.budget);
-    let cx = Ctx { closure, universe, sets, count, up, up_count, weight, rank, big };
+    let mut cx = Ctx { closure, universe, sets, count, up, up_count, weight, rank, big, chain: Vec::new() };
     let free = FREE_BYTES * closure.len() as u128 * BASE_WEIGHT;
     let groups = if closure.len() > PAIRWISE_LIMIT {
         // The pairwise phase chooses better merges than the tree phase can, so it gets as many
@@ -215,7 +221,13 @@ pub fn group(closure: &Closure, pop: &Popularity, opts: &Options) -> Vec<Layer> 
     } else {
         (0..closure.len() as NodeId).map(|i| cx.single(i)).collect()
     };
-    let groups = if groups.len() <= 4 * PAIRWISE_LIMIT { pairwise_phase(&cx, groups, opts.budget, free) } else { groups };
+    let groups = if groups.len() <= 4 * PAIRWISE_LIMIT {
+        let (groups, chain) = reference_order(&cx, groups);
+        cx.chain = chain;
+        pairwise_phase(&cx, groups, opts.budget, free)
+    } else {
+        groups
+    };
     order_bottom_up(&cx, groups)
 }
 
@@ -256,12 +268,14 @@ impl Ctx<'_> {
             up: self.up.get(i_us).to_vec(),
             up_count: self.up_count[i_us],
             weight: self.weight[i_us],
+            pos: 0,
         }
     }
 
-    /// The cost of merging two groups, and its tie-break (the groups' tops by name): the bytes
-    /// re-pulled more often after updates (from what they depend on) plus the bytes stored twice
-    /// by images holding one group but not the other (from what depends on them).
+    /// The cost of merging two groups in the pairwise phase, and its tie-break (the groups' tops
+    /// by name): the bytes re-pulled more often after updates, blob level (from what they depend
+    /// on) and chain level (from where they stand in the reference order), plus the bytes stored
+    /// twice by images holding one group but not the other (from what depends on them).
     fn merge_cost(&self, a: &Group, b: &Group) -> Cost {
         let (ra, rb) = self.tie_break(a, b);
         if self.held_apart(a) || self.held_apart(b) {
@@ -269,12 +283,22 @@ impl Ctx<'_> {
             // budget and everything else could merge into one layer first.
             return (u128::MAX, ra, rb);
         }
-        (self.pair_cost(&Side::of(a), &Side::of(b)), ra, rb)
+        let (sa, sb) = (Side::of(a), Side::of(b));
+        let blob_and_storage = self.exact_cost_of_unions(&sa, &sb, self.unions(&sa, &sb));
+        (rounded_cost(blob_and_storage + self.chain_cost(a, b) * BASE_WEIGHT), ra, rb)
     }
 
-    /// The rounded cost of merging two groups (see [`Ctx::merge_cost`]).
-    fn pair_cost(&self, a: &Side, b: &Side) -> u128 {
-        self.cost_of_unions(a, b, self.unions(a, b))
+    /// The chain half of a merge's cost. With the layers in the reference order, each placed
+    /// where its highest member stands, a layer is re-pulled (chain level) whenever anything in
+    /// the order up to there changes; merged, the lower of the two groups moves up to the higher
+    /// one's place, and its bytes are re-pulled for every path in the order between the two.
+    /// That order changes little as groups merge, so this stays a close estimate of what the
+    /// final order makes of the merge (before, merges that were free at blob level mixed a base
+    /// library into a layer high up, and every update below that layer re-pulled it).
+    fn chain_cost(&self, a: &Group, b: &Group) -> u128 {
+        // Positions are distinct: each starting group has its own, and a group takes its highest.
+        let (low, high) = if a.pos < b.pos { (a, b) } else { (b, a) };
+        u128::from(low.size) * u128::from(self.chain[high.pos as usize] - self.chain[low.pos as usize])
     }
 
     /// The sizes of the unions of two groups' sets: what the merged group would depend on, and
@@ -283,13 +307,19 @@ impl Ctx<'_> {
         (self.universe.union_count(a.set, b.set), self.universe.union_count(a.up, b.up))
     }
 
-    /// [`Ctx::pair_cost`] from the sizes of the unions.
-    fn cost_of_unions(&self, a: &Side, b: &Side, (set, up): (u64, u64)) -> u128 {
+    /// The rounded blob and storage cost of merging two groups, from the sizes of the unions of
+    /// their sets (see [`Ctx::merge_cost`]; the tree phase has no chain half).
+    fn cost_of_unions(&self, a: &Side, b: &Side, unions: (u64, u64)) -> u128 {
+        rounded_cost(self.exact_cost_of_unions(a, b, unions))
+    }
+
+    /// [`Ctx::cost_of_unions`] before rounding.
+    fn exact_cost_of_unions(&self, a: &Side, b: &Side, (set, up): (u64, u64)) -> u128 {
         let (sa, sb) = (u128::from(a.size), u128::from(b.size));
         let extra = |both: u64, ca: u64, cb: u64| ((sa + sb) * u128::from(both)).saturating_sub(sa * u128::from(ca) + sb * u128::from(cb));
         let update = extra(set, a.depends, b.depends);
         let storage = extra(up, a.up_count, b.up_count);
-        rounded_cost(update * BASE_WEIGHT + storage * u128::from(a.weight.max(b.weight)))
+        update * BASE_WEIGHT + storage * u128::from(a.weight.max(b.weight))
     }
 
     /// The tie-break between merges of equal cost: the two groups' tops by name rank.
@@ -306,6 +336,7 @@ impl Ctx<'_> {
         into.up_count = self.universe.count(&into.up);
         into.size += from.size;
         into.weight = into.weight.max(from.weight);
+        into.pos = into.pos.max(from.pos);
         let key = |t: NodeId| (self.count[t as usize], Reverse(self.rank[t as usize]));
         if key(from.top) > key(into.top) {
             into.top = from.top;
@@ -644,7 +675,7 @@ impl<'a> Forest<'a> {
                         (cx.sets.get(t).to_vec(), up, count)
                     }
                 };
-                Group { members, size: self.size[gi], top: self.top[gi], set, depends: self.depends[gi], up, up_count, weight: self.weight[gi] }
+                Group { members, size: self.size[gi], top: self.top[gi], set, depends: self.depends[gi], up, up_count, weight: self.weight[gi], pos: 0 }
             })
             .collect()
     }
@@ -903,47 +934,79 @@ fn improve_order(cx: &Ctx, order: &mut Vec<Group>) {
     }
 }
 
+/// The order the pairwise phase's chain costs refer to (see [`Ctx::chain_cost`]): its starting
+/// groups in the greedy order of [`order_bottom_up`], without the local search, which here would
+/// cost more than it gains (on 10k paths, a tenth of a second per round for no better layers).
+/// Sets each group's position (from 1) and returns how many paths the first `t` groups depend on
+/// together, for every `t`.
+fn reference_order(cx: &Ctx, groups: Vec<Group>) -> (Vec<Group>, Vec<u64>) {
+    let mut order = greedy_order(cx, groups, PAIRWISE_LIMIT);
+    let mut below: Set = Vec::new();
+    let mut chain = Vec::with_capacity(order.len() + 1);
+    chain.push(0);
+    for (t, g) in order.iter_mut().enumerate() {
+        g.pos = t as u32 + 1;
+        below = if below.is_empty() { g.set.clone() } else { cx.universe.union(&below, &g.set) };
+        chain.push(cx.universe.count(&below));
+    }
+    (order, chain)
+}
+
 /// Bottom-up order. A layer is re-pulled (chain level) when anything that it or any layer below
 /// it depends on changes, so each package costs the bytes of every layer from the first one that
 /// depends on it to the top. Swapping two neighbours shows the better of them goes first when it
 /// adds fewer new dependencies per byte (Smith's rule): greedily, next is the layer with the
 /// fewest new dependencies per byte over what the layers below depend on (ties: the bigger
-/// layer, then by name). Base libraries end at the bottom, the application on top.
-fn order_bottom_up(cx: &Ctx, mut groups: Vec<Group>) -> Vec<Layer> {
+/// layer, then by name), then a local search (see [`improve_order`]). Base libraries end at the
+/// bottom, the application on top.
+fn order_bottom_up(cx: &Ctx, groups: Vec<Group>) -> Vec<Layer> {
     const GREEDY_LIMIT: usize = 512;
-    let mut ordered = Vec::with_capacity(groups.len());
-    if groups.len() > GREEDY_LIMIT {
+    let mut ordered = greedy_order(cx, groups, GREEDY_LIMIT);
+    if ordered.len() <= GREEDY_LIMIT {
+        improve_order(cx, &mut ordered);
+    }
+    into_layers(cx, ordered)
+}
+
+/// The greedy of [`order_bottom_up`] on up to `limit` groups; beyond, each group's own
+/// dependencies per byte stand in for what it adds (the greedy takes a union per pair).
+fn greedy_order(cx: &Ctx, mut groups: Vec<Group>, limit: usize) -> Vec<Group> {
+    if groups.len() > limit {
         groups.sort_by(|a, b| {
             (u128::from(a.depends) * u128::from(b.size.max(1)))
                 .cmp(&(u128::from(b.depends) * u128::from(a.size.max(1))))
                 .then_with(|| b.size.cmp(&a.size))
                 .then_with(|| cx.rank[a.top as usize].cmp(&cx.rank[b.top as usize]))
         });
-        ordered = groups;
-    } else {
-        let mut below: Set = Vec::new();
-        let mut below_count = 0u64;
-        while !groups.is_empty() {
-            let growth: Vec<u64> = groups
-                .iter()
-                .map(|g| if below.is_empty() { g.depends } else { cx.universe.union_count(&below, &g.set) - below_count })
-                .collect();
-            let best = (0..groups.len())
-                .min_by(|&a, &b| {
-                    let (ga, gb) = (&groups[a], &groups[b]);
-                    (u128::from(growth[a]) * u128::from(gb.size.max(1)))
-                        .cmp(&(u128::from(growth[b]) * u128::from(ga.size.max(1))))
-                        .then_with(|| gb.size.cmp(&ga.size))
-                        .then_with(|| cx.rank[ga.top as usize].cmp(&cx.rank[gb.top as usize]))
-                })
-                .expect("non-empty");
-            let g = groups.swap_remove(best);
-            below = if below.is_empty() { g.set.clone() } else { cx.universe.union(&below, &g.set) };
-            below_count = cx.universe.count(&below);
-            ordered.push(g);
-        }
-        improve_order(cx, &mut ordered);
+        return groups;
     }
+    let mut ordered = Vec::with_capacity(groups.len());
+    let mut below: Set = Vec::new();
+    let mut below_count = 0u64;
+    while !groups.is_empty() {
+        let growth: Vec<u64> = groups
+            .iter()
+            .map(|g| if below.is_empty() { g.depends } else { cx.universe.union_count(&below, &g.set) - below_count })
+            .collect();
+        let best = (0..groups.len())
+            .min_by(|&a, &b| {
+                let (ga, gb) = (&groups[a], &groups[b]);
+                (u128::from(growth[a]) * u128::from(gb.size.max(1)))
+                    .cmp(&(u128::from(growth[b]) * u128::from(ga.size.max(1))))
+                    .then_with(|| gb.size.cmp(&ga.size))
+                    .then_with(|| cx.rank[ga.top as usize].cmp(&cx.rank[gb.top as usize]))
+            })
+            .expect("non-empty");
+        let g = groups.swap_remove(best);
+        below = if below.is_empty() { g.set.clone() } else { cx.universe.union(&below, &g.set) };
+        below_count = cx.universe.count(&below);
+        ordered.push(g);
+    }
+    ordered
+}
+
+/// The ordered groups as layers, with why each stands as it does.
+fn into_layers(cx: &Ctx, ordered: Vec<Group>) -> Vec<Layer> {
     ordered
         .into_iter()
         .map(|g| {
