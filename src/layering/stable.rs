@@ -33,6 +33,17 @@
 //! size, so two images a few paths apart would enter the pairwise phase with different groups and
 //! leave it with different layers (images of 330 paths shared half as much at budget 20).
 //!
+//! **Chain reuse in the merges.** Classic Docker re-pulls a layer when anything below it changes
+//! too (see **Order**), and a merge that costs nothing at blob level can cost a lot there: a
+//! small tool merged beside the base libraries at the bottom makes every update of the tool
+//! re-pull the whole image. So the pairwise phase first orders its starting groups as the final
+//! order would (without its local search) and adds, for each merge, what the merged layer costs
+//! in that order, the lower group moved up to the higher one's place:
+//! `size(lower) × |P(higher) \ P(lower)|`, where `P(g)` is what the groups up to `g` in that
+//! order depend on together (see `Ctx::chain_cost`). On ankisyncd this took chain re-pull from
+//! 30.6% to 30.1% at budget 95 and from 38.9% to 32.9% at budget 20, with blob re-pull the same
+//! and images of its top-level packages sharing more (storage 1.06 to 1.02, 1.92 to 1.49).
+//!
 //! **Big paths stay alone.** A path of at least half an average layer (the image's bytes over
 //! twice the budget; largest first, as many as the budget's square root) keeps a layer of its own.
 //! Such paths hold most of an image's bytes; alone, each one's layer is the same in every image
