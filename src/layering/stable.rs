@@ -304,8 +304,9 @@ impl Ctx<'_> {
     /// the order up to there changes; merged, the lower of the two groups moves up to the higher
     /// one's place, and its bytes are re-pulled for every path in the order between the two.
     /// That order changes little as groups merge, so this stays a close estimate of what the
-    /// final order makes of the merge (before, merges that were free at blob level mixed a base
-    /// library into a layer high up, and every update below that layer re-pulled it).
+    /// final order makes of the merge. Blob cost alone cannot see it: a small tool merged into
+    /// the base libraries' layer costs little there, but every update of the tool then re-pulls
+    /// the bottom layer and everything above it.
     fn chain_cost(&self, a: &Group, b: &Group) -> u128 {
         // Positions are distinct: each starting group has its own, and a group takes its highest.
         let (low, high) = if a.pos < b.pos { (a, b) } else { (b, a) };
