@@ -215,8 +215,8 @@ fn shuffle<T>(v: &mut [T], rng: &mut Rng) {
     }
 }
 
-/// `v` and every path that depends on it.
-fn dependents(referrers: &[Vec<NodeId>], v: NodeId) -> Vec<bool> {
+/// `v` and every path that depends on it: what an update of `v` changes, marked by id.
+pub fn dependents(referrers: &[Vec<NodeId>], v: NodeId) -> Vec<bool> {
     let mut changed = vec![false; referrers.len()];
     let mut stack = vec![v];
     while let Some(x) = stack.pop() {

@@ -389,14 +389,7 @@ fn chain_re_pulls(c: &Closure, layers: &[layering::Layer]) -> Vec<(String, u64)>
     let referrers = c.referrers();
     let mut re_pulls: Vec<(String, u64)> = (0..c.len() as u32)
         .map(|v| {
-            // v and everything depending on it change.
-            let mut changed = vec![false; c.len()];
-            let mut stack = vec![v];
-            while let Some(x) = stack.pop() {
-                if !std::mem::replace(&mut changed[x as usize], true) {
-                    stack.extend(&referrers[x as usize]);
-                }
-            }
+            let changed = evaluate::dependents(&referrers, v);
             let first = layers.iter().position(|l| l.contents.iter().any(|&p| changed[p as usize])).unwrap();
             (nix_image_layers::popularity::name_of(c.path(v)).to_string(), layers[first..].iter().map(|l| l.size).sum())
         })

@@ -953,12 +953,12 @@ fn improve_order(cx: &Ctx, order: &mut Vec<Group>) {
 /// together, for every `t`.
 fn reference_order(cx: &Ctx, groups: Vec<Group>) -> (Vec<Group>, Vec<u64>) {
     let mut order = greedy_order(cx, groups, PAIRWISE_LIMIT);
-    let mut below: Set = Vec::new();
+    let mut below = cx.universe.empty();
     let mut chain = Vec::with_capacity(order.len() + 1);
     chain.push(0);
     for (t, g) in order.iter_mut().enumerate() {
         g.pos = t as u32 + 1;
-        below = if below.is_empty() { g.set.clone() } else { cx.universe.union(&below, &g.set) };
+        cx.universe.union_in_place(&mut below, &g.set);
         chain.push(cx.universe.count(&below));
     }
     (order, chain)
