@@ -100,18 +100,19 @@ pub const FREE_BYTES: u128 = 4096;
 pub const PAIRWISE_LIMIT: usize = 768;
 const PAIRWISE_FLOOR: usize = 256;
 
-/// Weight of a path without popularity data; weights scale merge costs.
+/// Weight of a path without popularity data: the unit merge costs count in, and what a path's
+/// popularity scales [`ALONE_PATHS`] from.
 const BASE_WEIGHT: u128 = 4;
 
 /// What ending a path's layer of its own costs, per byte and unit of the path's weight, counted
 /// as if the path had this many more paths to change with. Images of the same packages that
 /// are smaller than this one keep more of their paths alone, and a layer is shared only by its
 /// exact set of paths: a path merged here, but alone in a smaller image, is stored twice. The
-/// storage half of a merge's cost cannot see this, as it counts images holding one group but
+/// storage part of a merge's cost cannot see this, as it counts images holding one group but
 /// not the other, not images whose budget lets them keep both apart. On ankisyncd's images of
 /// 1 to 4 packages at budget 95, 32 took storage from 1.28 to 1.15 (16: 1.17), with re-pull
 /// within 0.3 point; 64 split its images of top-level packages (storage 1.02 to 1.21). The tree
-/// phase leaves this half out: there it re-pulled up to 0.8 point more (synthetic closures of
+/// phase leaves this part out: there it re-pulled up to 0.8 point more (synthetic closures of
 /// 3k paths, budget 20) and stored no less.
 pub const ALONE_PATHS: u128 = 32;
 
@@ -627,7 +628,7 @@ impl<'a> Forest<'a> {
     fn side(&self, g: u32) -> Side<'_> {
         let g = g as usize;
         let (set, up, up_count) = OwnSets::or_node(&self.own[g], self.cx, self.top[g]);
-        // No alone half here (see [`ALONE_PATHS`]).
+        // No alone part here (see [`ALONE_PATHS`]).
         Side { size: self.size[g], set, depends: self.depends[g], up, up_count, alone: 0 }
     }
 
