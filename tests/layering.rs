@@ -539,7 +539,7 @@ fn paths_that_smaller_images_keep_alone_stay_alone_where_the_budget_allows() {
     assert_eq!(small[1], vec![vec!["glibc"], vec!["openssl"], vec!["python"]]);
     // The image of all seven must merge. Ending a path's own layer costs in proportion to its
     // bytes (stable's ALONE_PATHS), so the 6 MB python keeps its layer, the one the python image
-    // has, and the small paths go together on top. Without that half of the cost python would
+    // has, and the small paths go together on top. Without that part of the cost python would
     // join openssl, with which it changes (its closure is openssl's and itself), a layer no
     // smaller image has.
     let full = stable(FAMILY);
