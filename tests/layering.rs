@@ -553,3 +553,70 @@ fn paths_that_smaller_images_keep_alone_stay_alone_where_the_budget_allows() {
     distinct.dedup();
     assert_eq!(distinct.iter().map(|l| size(l)).sum::<u64>(), 44_000_000);
 }
+
+/// `count` packages of 1 MB, each with 13 libraries of 1 KB of its own, and an application on
+/// top referencing every package: 14 × count + 1 paths.
+fn packages_with_libraries(count: usize) -> Closure {
+    let (mut paths, mut sizes, mut refs) = (Vec::new(), Vec::new(), Vec::new());
+    for p in 0..count {
+        let first = paths.len() as u32;
+        for l in 0..13 {
+            paths.push(sp(&format!("lib-{p:02}-{l:02}")));
+            sizes.push(1_000);
+            refs.push(vec![]);
+        }
+        paths.push(sp(&format!("pkg-{p:02}")));
+        sizes.push(1_000_000);
+        refs.push((first..first + 13).collect());
+    }
+    let packages = (0..count as u32).map(|p| p * 14 + 13).collect();
+    paths.push(sp("app"));
+    sizes.push(10);
+    refs.push(packages);
+    synth::from_parts(paths, sizes, refs)
+}
+
+#[test]
+fn closures_the_tree_phase_reduces_hold_up_to_half_the_budget_apart_for_smaller_images() {
+    let opts = Options::with_budget(95);
+    let stable = |c: &Closure| {
+        let layers = layering::group(c, &Popularity::none(), Strategy::Stable, &opts).unwrap();
+        check_partition(c, &layers, 95).unwrap();
+        layers
+    };
+    let lone_packages = |c: &Closure, layers: &[layering::Layer]| -> Vec<String> {
+        layers.iter().filter(|l| l.reason == Reason::Big).map(|l| c.path(l.contents[0]).to_string()).collect()
+    };
+    // 841 paths: over stable::PAIRWISE_LIMIT (768), so the dominator-tree phase runs first. An
+    // average layer is 60.8 MB / 95 = 640 KB; each 1 MB package is above an eighth of that, and
+    // half the budget, 47 of the 60, are held apart (the first by name, as all are equal).
+    let full = packages_with_libraries(60);
+    assert!(full.len() > layering::stable::PAIRWISE_LIMIT);
+    let full_layers = stable(&full);
+    let held = lone_packages(&full, &full_layers);
+    assert_eq!(held.len(), 47);
+    assert!(held.iter().all(|p| p.contains("-pkg-")));
+    // Below the limit the pairwise phase's alone part does that work: of 50 packages (701 paths)
+    // the rule holds apart only the budget's square root, 10, and still every package keeps its
+    // own layer.
+    let half = packages_with_libraries(50);
+    let half_layers = stable(&half);
+    assert_eq!(lone_packages(&half, &half_layers).len(), 10);
+    let alone = |c: &Closure, layers: &[layering::Layer]| {
+        layers.iter().filter(|l| l.contents.len() == 1 && c.path(l.contents[0]).contains("-pkg-")).count()
+    };
+    assert_eq!(alone(&half, &half_layers), 50);
+    // A smaller image of six held packages beyond the first ten (85 paths, each alone in it)
+    // shares all six package layers with the full image: a registry stores each once. Held
+    // apart by the rule below the limit (10), the full image merged these six (none shared).
+    let held_ids: Vec<u32> = held.iter().skip(40).take(6).map(|p| full.nodes.iter().position(|x| &x.path == p).unwrap() as u32).collect();
+    let (small, _) = nix_image_layers::evaluate::sub_closure(&full, &held_ids);
+    let small_layers = stable(&small);
+    let full_sets: Vec<Vec<&str>> = full_layers.iter().map(|l| l.contents.iter().map(|&i| full.path(i)).collect()).collect();
+    let shared = small_layers
+        .iter()
+        .filter(|l| l.size == 1_000_000)
+        .filter(|l| full_sets.contains(&l.contents.iter().map(|&i| small.path(i)).collect()))
+        .count();
+    assert_eq!(shared, 6);
+}
