@@ -607,8 +607,9 @@ fn closures_the_tree_phase_reduces_hold_up_to_half_the_budget_apart_for_smaller_
     };
     assert_eq!(alone(&half, &half_layers), 50);
     // A smaller image of six held packages beyond the first ten (85 paths, each alone in it)
-    // shares all six package layers with the full image: a registry stores each once. Held
-    // apart by the rule below the limit (10), the full image merged these six (none shared).
+    // shares all six package layers with the full image: a registry stores each once. Under the
+    // rule below the limit, which holds only 10 apart, the full image merged these six and the
+    // two images shared none of them.
     let held_ids: Vec<u32> = held.iter().skip(40).take(6).map(|p| full.nodes.iter().position(|x| &x.path == p).unwrap() as u32).collect();
     let (small, _) = nix_image_layers::evaluate::sub_closure(&full, &held_ids);
     let small_layers = stable(&small);
