@@ -9,8 +9,9 @@ loose: on ankisyncd it says 29.2% where, as this script shows, nothing goes belo
 script finds the true least value, or brackets it closely, with a MIP solver. It takes minutes, so
 it is an analysis to run by hand, not part of the tests.
 
-Why it is a scheduling problem. Chain re-pull after an update of `v` is the bytes of every layer
-from the lowest one holding `v` or a path depending on it, up to the top. Splitting a layer can
+Why it is a scheduling problem. Chain re-pull after an update of `v` is at least the bytes of
+every layer from the lowest one holding `v` or a path depending on it, up to the top (those
+layers change; a grouping that moves other paths too only adds to it). Splitting a layer can
 only lower that, so the least value over all layerings is the least over orders of single paths.
 In such an order a path placed below something it references only makes things worse, so the
 order can be taken bottom-up (dependencies first). Then the cost of updating `v` is the bytes from
