@@ -62,6 +62,30 @@ impl Attrs {
         &self.path
     }
 
+    /// The attributes as a program's typed input: every attribute by its name, and every output
+    /// of the derivation by its name too (`out`, `record`, ...), so that an input struct names a
+    /// file it writes the same way whether a flag or an output gives it. An error names the
+    /// attribute.
+    pub fn input<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        let mut map = self.map.clone();
+        if let Some(Value::Object(outputs)) = self.map.get("outputs") {
+            for (name, path) in outputs {
+                map.entry(name.clone()).or_insert_with(|| path.clone());
+            }
+        }
+        // Nix writes `null` for an attribute set to null: the same as leaving it out.
+        map.retain(|_, v| !v.is_null());
+        serde_path_to_error::deserialize(Value::Object(map)).map_err(|e| {
+            let inner = e.inner().to_string();
+            let what = match (e.path().to_string().as_str(), inner.strip_prefix("missing field ")) {
+                (".", Some(field)) => format!("attribute {field} is missing"),
+                (".", None) => inner,
+                (at, _) => format!("attribute `{at}`: {inner}"),
+            };
+            Error::invalid(&self.path, what)
+        })
+    }
+
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.map.get(name).filter(|v| !v.is_null())
     }

@@ -6,20 +6,17 @@
 //! in the same pass ([`digest`]), and assembles the image config and registry manifest
 //! ([`manifest`]). Both run as Nix builders from structured attributes ([`attrs`]), and write
 //! their outputs whole or not at all ([`output`]). A third program, `layer-eval`, judges
-//! layerings by the bytes they make clients re-pull and registries store ([`evaluate`]), on real
-//! closures or synthetic ones ([`synth`]).
+//! layerings by the bytes they make clients re-pull and registries store ([`research`]).
 
 pub mod attrs;
-pub mod chain_floor;
 pub mod digest;
 pub mod error;
-pub mod evaluate;
 pub mod graph;
 pub mod layering;
 pub mod manifest;
 pub mod output;
 pub mod popularity;
-pub mod synth;
+pub mod research;
 pub mod tarball;
 
 pub use error::{Error, Result};

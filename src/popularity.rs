@@ -12,6 +12,7 @@ use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::graph::name_of;
 use crate::output::read_file;
 
 /// Counts by name; absent names count as 1.
@@ -73,25 +74,9 @@ impl Popularity {
     }
 }
 
-/// The name part of a store path: its last component without the `<hash>-` prefix.
-pub fn name_of(store_path: &str) -> &str {
-    let base = store_path.rsplit('/').next().unwrap_or(store_path);
-    match base.split_once('-') {
-        Some((_, name)) => name,
-        None => base,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_drop_the_hash() {
-        assert_eq!(name_of("/nix/store/0sgd2psd7c9i2q2zyvg47dcflxv4fqjh-glibc-2.27"), "glibc-2.27");
-        assert_eq!(name_of("/tmp/x/store/abc-hello"), "hello");
-        assert_eq!(name_of("nohash"), "nohash");
-    }
 
     #[test]
     fn unknown_names_count_one_and_bad_counts_are_named() {

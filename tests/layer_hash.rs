@@ -275,7 +275,7 @@ fn manifest_and_config_match_the_files_they_name() {
         let o = run(d.path(), &args);
         assert!(o.status.success(), "{}", stderr(&o));
     }
-    let o = run(d.path(), &[os("manifest"), os("--out"), os("manifest-output.json"), os("--config-out"), os("config.json"), os("--system"), os("aarch64-linux"), os("--image-config"), os(r#"{"Cmd":["/bin/tool"]}"#), os("l2.json"), os("l0.json"), os("l1.json")]);
+    let o = run(d.path(), &[os("manifest"), os("--out"), os("manifest-output.json"), os("--config"), os("config.json"), os("--image-system"), os("aarch64-linux"), os("--image-config"), os(r#"{"Cmd":["/bin/tool"]}"#), os("l2.json"), os("l0.json"), os("l1.json")]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out: ManifestOutput = serde_json::from_slice(&fs::read(d.path().join("manifest-output.json")).unwrap()).unwrap();
     let cfg: ImageConfig = serde_json::from_slice(&fs::read(d.path().join("config.json")).unwrap()).unwrap();
@@ -297,7 +297,7 @@ fn manifest_and_config_match_the_files_they_name() {
         let dg = nix_image_layers::digest::digest_bytes(&bytes);
         assert_eq!((dg.sha256.as_str(), dg.md5.as_str(), dg.size), (hex, loc.md5.as_str(), desc.size));
     }
-    let o = run(d.path(), &[os("manifest"), os("--out"), os("m2.json"), os("--config-out"), os("c2.json"), os("--system"), os("mips-linux"), os("l0.json")]);
+    let o = run(d.path(), &[os("manifest"), os("--out"), os("m2.json"), os("--config"), os("c2.json"), os("--image-system"), os("mips-linux"), os("l0.json")]);
     assert!(!o.status.success() && stderr(&o).contains("mips-linux"));
     assert!(!d.path().join("m2.json").exists() && !d.path().join("c2.json").exists());
 }

@@ -1,12 +1,14 @@
 //! `group-layers`: groups the store paths of an image's closure into at most N layers.
 //!
-//! From a shell it takes the seed's flags; run as a Nix builder with no arguments it reads
-//! everything from the derivation's structured attributes. All the work is in the library's
-//! `layering` module; this file only gathers inputs and reports.
+//! Its input is one struct, [`Input`], filled either from the command line or, run as a Nix
+//! builder with no arguments, from the derivation's structured attributes (each flag's attribute
+//! is its name in camelCase; files it writes are the derivation's outputs of those names). All
+//! the work is in the library's `layering` module; this file only gathers inputs and reports.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::Parser;
 use nix_image_layers::attrs::{self, Attrs};
 use nix_image_layers::graph::Closure;
@@ -18,56 +20,64 @@ use nix_image_layers::{Error, Result};
 /// Group the store paths of a Nix closure into at most N container image layers.
 ///
 /// Run with no arguments inside a Nix build with `__structuredAttrs = true`, it reads the graph
-/// (`exportReferencesGraph.graph`), and the attributes `budget`, `popularity` (optional path),
-/// `strategy`, `popularThreshold` and `bigThreshold` (optional), from the structured attributes
-/// and writes the layers to the `out` output, and the --explain table to `explain` if the
-/// derivation has that output.
-#[derive(Parser, Debug)]
+/// Nix exported (`exportReferencesGraph.graph`) from the structured attributes, and every flag
+/// below from the attribute of its name in camelCase (`budget`, `popularity`, `strategy`,
+/// `popularThreshold`, `bigThreshold`); it writes the layers to the output `out`, and the
+/// --explain table to the output `explain` if the derivation has one.
+#[derive(Parser, serde::Deserialize, Debug)]
 #[command(version, verbatim_doc_comment)]
-struct Cli {
+#[serde(rename_all = "camelCase")]
+struct Input {
     /// Structured-attrs JSON holding `exportReferencesGraph.graph` (the roots) and `graph` (every
     /// path with narSize, closureSize and references) [default: $NIX_ATTRS_JSON_FILE, else ./.attrs.json]
     #[arg(long, value_name = "FILE")]
+    // As a builder, the graph is in the attributes file itself.
+    #[serde(skip)]
     graph: Option<PathBuf>,
     /// Popularity data in Nixery's format: `{"name-without-hash": count}`. Without it every path counts 1
-    #[arg(long, value_name = "FILE")]
-    pop: Option<PathBuf>,
-    /// Most layers to produce (at least 1; the seed passes maxLayers - 1)
+    #[arg(long, visible_alias = "pop", value_name = "FILE")]
+    #[serde(default)]
+    popularity: Option<PathBuf>,
+    /// Most layers to produce, at least 1 (`build-image.nix` passes maxLayers - 1, keeping one for
+    /// the customisation layer)
     #[arg(long, value_name = "N")]
     budget: usize,
     /// Where to write the JSON list of layers, bottom layer first; `-` is stdout
     #[arg(long, value_name = "FILE", default_value = "-")]
     out: PathBuf,
     /// Layering strategy: `stable` keeps layers the same across updates and images; `nixery` is
-    /// the seed's algorithm; `popularity-order` and `auto-layer` rewrite other tools', for comparison
-    #[arg(long, value_enum, default_value = "stable")]
+    /// the algorithm of Nixery (2019); `popularity-order` and `auto-layer` rewrite other tools',
+    /// for comparison
+    #[arg(long, default_value = "stable", value_parser = PossibleValuesParser::new(Strategy::ALL.map(Strategy::name)).map(|s| s.parse::<Strategy>().expect("a listed name")))]
+    #[serde(default)]
     strategy: Strategy,
     /// Popularity from which a path gets a layer of its own (nixery strategy)
     #[arg(long, value_name = "COUNT", default_value_t = layering::DEFAULT_POPULAR_THRESHOLD)]
+    #[serde(default = "default_popular_threshold")]
     popular_threshold: u64,
     /// closureSize in bytes above which a path gets a layer of its own (nixery strategy; decimal:
     /// 100 MB = 100000000)
     #[arg(long, value_name = "BYTES", default_value_t = layering::DEFAULT_BIG_THRESHOLD)]
+    #[serde(default = "default_big_threshold")]
     big_threshold: u64,
-    /// Print a table to stderr: per layer its paths, size, rating, top path and why it stands alone
-    #[arg(long)]
-    explain: bool,
+    /// Write a table of the layers to FILE (to stderr without FILE): per layer its paths, size,
+    /// rating, top path and why it stands alone
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
+    #[serde(default)]
+    explain: Option<PathBuf>,
 }
 
-struct Job {
-    graph: PathBuf,
-    /// The graph file's bytes, where the builder has read them already for its attributes.
-    graph_bytes: Option<Vec<u8>>,
-    pop: Option<PathBuf>,
-    strategy: Strategy,
-    opts: Options,
-    out: PathBuf,
-    explain_to: Option<PathBuf>,
-    explain_stderr: bool,
+fn default_popular_threshold() -> u64 {
+    layering::DEFAULT_POPULAR_THRESHOLD
+}
+
+fn default_big_threshold() -> u64 {
+    layering::DEFAULT_BIG_THRESHOLD
 }
 
 fn main() -> ExitCode {
-    let result = if std::env::args_os().len() == 1 && attrs::present() { builder_job() } else { cli_job() }.and_then(run);
+    let result = if std::env::args_os().len() == 1 && attrs::present() { from_builder() } else { Ok((Input::parse(), None)) }
+        .and_then(|(input, graph_bytes)| run(input, graph_bytes));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -77,62 +87,31 @@ fn main() -> ExitCode {
     }
 }
 
-fn cli_job() -> Result<Job> {
-    let cli = Cli::parse();
-    Ok(Job {
-        graph: cli.graph.unwrap_or_else(attrs::default_path),
-        graph_bytes: None,
-        pop: cli.pop,
-        strategy: cli.strategy,
-        opts: Options { budget: cli.budget, popular_threshold: cli.popular_threshold, big_threshold: cli.big_threshold },
-        out: cli.out,
-        explain_to: None,
-        explain_stderr: cli.explain,
-    })
-}
-
-fn builder_job() -> Result<Job> {
+/// The input from the structured attributes, and the file's bytes, which also hold the graph.
+fn from_builder() -> Result<(Input, Option<Vec<u8>>)> {
     let path = attrs::default_path();
     // The reference graph is the bulk of the file: read once, and left out of the attributes.
     let bytes = read_file(&path)?;
-    let a = Attrs::parse_without(&path, &bytes, &["graph"])?;
-    let budget = a.u64("budget")?.ok_or_else(|| Error::Invalid {
-        path: path.clone(),
-        what: "attribute `budget` is missing (the most layers to produce)".into(),
-    })?;
-    let strategy = match a.string("strategy")? {
-        Some(s) => Strategy::parse(&format!("{}: attribute `strategy`", path.display()), s)?,
-        None => Strategy::Stable,
-    };
-    Ok(Job {
-        pop: a.string("popularity")?.map(PathBuf::from),
-        strategy,
-        opts: Options {
-            budget: usize::try_from(budget).unwrap_or(usize::MAX),
-            popular_threshold: a.u64("popularThreshold")?.unwrap_or(layering::DEFAULT_POPULAR_THRESHOLD),
-            big_threshold: a.u64("bigThreshold")?.unwrap_or(layering::DEFAULT_BIG_THRESHOLD),
-        },
-        out: a.required_output("out")?,
-        explain_to: a.output("explain"),
-        explain_stderr: false,
-        graph: path,
-        graph_bytes: Some(bytes),
-    })
+    let mut input: Input = Attrs::parse_without(&path, &bytes, &["graph"])?.input()?;
+    input.graph = Some(path);
+    Ok((input, Some(bytes)))
 }
 
-fn run(job: Job) -> Result<()> {
-    if job.opts.budget < 1 {
-        return Err(Error::Usage(format!("--budget must be at least 1, not {}", job.opts.budget)));
+fn run(input: Input, graph_bytes: Option<Vec<u8>>) -> Result<()> {
+    if input.budget < 1 {
+        return Err(Error::Usage(format!("the budget (--budget, attribute `budget`) must be at least 1, not {}", input.budget)));
     }
+    let graph = input.graph.clone().unwrap_or_else(attrs::default_path);
+    let opts = Options { budget: input.budget, popular_threshold: input.popular_threshold, big_threshold: input.big_threshold };
     // Two independent files, read and parsed on two threads (a tenth of a 100k-path run).
     let (closure, pop) = std::thread::scope(|scope| {
-        let pop = scope.spawn(|| match &job.pop {
+        let pop = scope.spawn(|| match &input.popularity {
             Some(p) => Popularity::load(p),
             None => Ok(Popularity::none()),
         });
-        let closure = match &job.graph_bytes {
-            Some(bytes) => Closure::parse(&job.graph, bytes),
-            None => Closure::load(&job.graph),
+        let closure = match &graph_bytes {
+            Some(bytes) => Closure::parse(&graph, bytes),
+            None => Closure::load(&graph),
         };
         (closure, pop.join().expect("popularity thread"))
     });
@@ -142,21 +121,19 @@ fn run(job: Job) -> Result<()> {
         closure.len(),
         layering::human_size(closure.total_size()),
         closure.roots.len(),
-        job.graph.display(),
-        job.opts.budget,
-        job.strategy.name()
+        graph.display(),
+        opts.budget,
+        input.strategy.name()
     );
-    let layers = layering::group(&closure, &pop, job.strategy, &job.opts)?;
-    let table = layering::explain(&closure, &layers);
-    if job.explain_stderr {
-        eprint!("{table}");
+    let layers = layering::group(&closure, &pop, input.strategy, &opts)?;
+    match input.explain.as_deref() {
+        Some(p) if p == Path::new("-") => eprint!("{}", layering::explain(&closure, &layers)),
+        Some(p) => write_output(p, layering::explain(&closure, &layers).as_bytes())?,
+        None => {}
     }
-    if let Some(p) = &job.explain_to {
-        write_output(p, table.as_bytes())?;
-    }
-    write_output(&job.out, &layering::to_json(&closure, &layers))?;
-    if job.out != Path::new("-") {
-        eprintln!("wrote {} layers to {}", layers.len(), job.out.display());
+    write_output(&input.out, &layering::to_json(&closure, &layers))?;
+    if input.out != Path::new("-") {
+        eprintln!("wrote {} layers to {}", layers.len(), input.out.display());
     }
     // The process ends here: freeing a 100k-path graph string by string would cost a tenth of
     // the run, and the kernel reclaims it at once.

@@ -2,20 +2,21 @@
 //!
 //! `layer-eval measure --graph FILE [--pop FILE] --budget N` prints, for each strategy, the bytes
 //! re-pulled after an update (blob and chain level), registry storage across a family of images,
-//! and the floor (see the library's `evaluate` module). `layer-eval generate --paths N` writes a
+//! and the floor (see the library's `research::evaluate` module). `layer-eval generate --paths N` writes a
 //! nixpkgs-shaped closure graph in the `.attrs.json` shape, and `--pop FILE` a popularity file.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
 use nix_image_layers::error::Error;
-use nix_image_layers::evaluate::{self, Family, Plan};
 use nix_image_layers::graph::Closure;
 use nix_image_layers::layering::{Options, Strategy};
 use nix_image_layers::output::write_output;
 use nix_image_layers::popularity::Popularity;
-use nix_image_layers::synth;
+use nix_image_layers::research::evaluate::{self, Family, Plan};
+use nix_image_layers::research::synth;
 
 #[derive(Parser)]
 #[command(version, about = "Generate synthetic closures and judge layerings")]
@@ -32,13 +33,13 @@ enum Command {
         #[arg(long)]
         graph: PathBuf,
         /// Popularity data in Nixery's format
-        #[arg(long)]
-        pop: Option<PathBuf>,
-        /// Layer budget
+        #[arg(long, visible_alias = "pop")]
+        popularity: Option<PathBuf>,
+        /// Most layers (group-layers' --budget)
         #[arg(long, default_value_t = 95)]
         budget: usize,
         /// Strategies to compare (repeat the flag) [default: all]
-        #[arg(long, value_enum)]
+        #[arg(long, value_parser = PossibleValuesParser::new(Strategy::ALL.map(Strategy::name)).map(|s| s.parse::<Strategy>().expect("a listed name")))]
         strategy: Vec<Strategy>,
         /// Packages whose update is simulated (sampled; all if the closure is smaller)
         #[arg(long, default_value_t = 200)]
@@ -50,7 +51,7 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// How the storage family's images choose their roots
-        #[arg(long, value_enum, default_value = "packages")]
+        #[arg(long, default_value = "packages", value_parser = PossibleValuesParser::new(Family::ALL.map(Family::name)).map(|s| Family::ALL.into_iter().find(|f| f.name() == s).expect("a listed name")))]
         family: Family,
         /// Print JSON instead of a table
         #[arg(long)]
@@ -68,8 +69,8 @@ enum Command {
         #[arg(long, default_value = "-")]
         out: PathBuf,
         /// Also write popularity data (Nixery's format) counted over the graph to this file
-        #[arg(long)]
-        pop: Option<PathBuf>,
+        #[arg(long, visible_alias = "pop")]
+        popularity: Option<PathBuf>,
         /// Share of popular names the popularity file keeps (real data is always partial)
         #[arg(long, default_value_t = 0.6)]
         coverage: f64,
@@ -88,19 +89,19 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> nix_image_layers::Result<()> {
     match cli.command {
-        Command::Measure { graph, pop, budget, strategy, samples, images, seed, family, json } => {
+        Command::Measure { graph, popularity, budget, strategy, samples, images, seed, family, json } => {
             for (flag, value) in [("--budget", budget), ("--samples", samples), ("--images", images)] {
                 if value == 0 {
                     return Err(Error::Usage(format!("{flag} must be at least 1, not 0")));
                 }
             }
             let closure = Closure::load(&graph)?;
-            let pop = match pop {
+            let pop = match popularity {
                 Some(p) => Popularity::load(&p)?,
                 None => Popularity::none(),
             };
             let strategies = if strategy.is_empty() {
-                vec![Strategy::Stable, Strategy::Nixery, Strategy::PopularityOrder, Strategy::AutoLayer]
+                Strategy::ALL.to_vec()
             } else {
                 strategy
             };
@@ -118,7 +119,7 @@ fn run(cli: Cli) -> nix_image_layers::Result<()> {
             }
             Ok(())
         }
-        Command::Generate { paths, seed, out, pop, coverage } => {
+        Command::Generate { paths, seed, out, popularity, coverage } => {
             if paths == 0 {
                 return Err(Error::Usage("--paths must be at least 1, not 0".into()));
             }
@@ -127,9 +128,9 @@ fn run(cli: Cli) -> nix_image_layers::Result<()> {
             }
             let closure = synth::generate(&synth::Shape::nixpkgs(paths, seed));
             write_output(&out, &serde_json::to_vec(&closure.to_attrs_json()).expect("graph serialises"))?;
-            if let Some(p) = pop {
-                let popularity = synth::popularity(&closure, coverage, seed);
-                write_output(&p, &serde_json::to_vec(&popularity.to_json()).expect("popularity serialises"))?;
+            if let Some(p) = popularity {
+                let counts = synth::popularity(&closure, coverage, seed);
+                write_output(&p, &serde_json::to_vec(&counts.to_json()).expect("popularity serialises"))?;
             }
             eprintln!("generated {} paths ({} roots), seed {seed}", closure.len(), closure.roots.len());
             Ok(())

@@ -1,9 +1,10 @@
 //! `layer-hash`: the byte work of an image: layer tarballs hashed in one pass, the image config
 //! and the registry manifest.
 //!
-//! From a shell it has subcommands; run as a Nix builder with no arguments, it reads the
-//! structured attribute `mode` (`layer`, `customisation` or `manifest`) and that mode's inputs.
-//! All the work is in the library (`tarball`, `digest`, `manifest`); this file gathers inputs.
+//! Its input is one enum, [`Mode`]: a subcommand from a shell, or, run as a Nix builder with no
+//! arguments, the structured attribute `mode` and that mode's attributes, read into the same
+//! enum. All the work is in the library (`tarball`, `digest`, `manifest`); this file gathers
+//! inputs and reports.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -21,21 +22,20 @@ use nix_image_layers::{Error, Result};
 /// Write deterministic image layers hashed in one pass, and the image's config and manifest.
 ///
 /// Run with no arguments inside a Nix build with `__structuredAttrs = true`, the attribute `mode`
-/// chooses the work: `layer` (attribute `paths`; outputs `out`, the tarball, and `record`),
-/// `customisation` (attribute `contents`; outputs `out` and `record`) or `manifest` (attributes
-/// `layers`, a list of record files, `imageSystem` and optional `imageConfig`; outputs `out`,
-/// manifest-output.json, and `config`), `layout` (attribute `manifest`; output `out`, a directory
-/// in skopeo's dir: format) or `text` (attribute `text`, written to `out`). `mtime` and
-/// `storeDir` are optional.
+/// names the subcommand below, and each of its flags and arguments is the attribute of its name
+/// in camelCase (`paths`, `storeDir`, `imageConfig`, ...); files it writes (`out`, `record`,
+/// `config`) are the derivation's outputs of those names.
 #[derive(Parser)]
 #[command(version, verbatim_doc_comment)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    mode: Mode,
 }
 
-#[derive(Subcommand)]
-enum Command {
+/// What layer-hash does: one subcommand on the command line, one `mode` as a builder.
+#[derive(Subcommand, serde::Deserialize)]
+#[serde(tag = "mode", rename_all = "lowercase", rename_all_fields = "camelCase")]
+enum Mode {
     /// Write the layer of some store paths and print its {"sha256", "md5", "size"}
     Layer {
         /// The tarball to write
@@ -43,27 +43,36 @@ enum Command {
         out: PathBuf,
         /// Also write the layer's record {size, sha256, md5, path} to this file
         #[arg(long, value_name = "FILE")]
+        #[serde(default)]
         record: Option<PathBuf>,
         /// The store directory [default: $NIX_STORE_DIR, else /nix/store]
         #[arg(long, value_name = "DIR")]
+        #[serde(default)]
         store_dir: Option<PathBuf>,
         /// The mtime of every entry, in seconds since the epoch
         #[arg(long, default_value_t = DEFAULT_MTIME)]
+        #[serde(default = "default_mtime")]
         mtime: u64,
         /// Store paths to pack (direct children of the store directory)
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
-    /// Write the customisation layer: the symlinkJoin of PATHS at / (first listed wins)
+    /// Write the customisation layer: the symlinkJoin of CONTENTS at / (first listed wins)
     Customisation {
+        /// The tarball to write
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// Also write the layer's record {size, sha256, md5, path} to this file
         #[arg(long, value_name = "FILE")]
+        #[serde(default)]
         record: Option<PathBuf>,
+        /// The mtime of every entry, in seconds since the epoch
         #[arg(long, default_value_t = DEFAULT_MTIME)]
+        #[serde(default = "default_mtime")]
         mtime: u64,
         /// Top-level contents of the image, in priority order
-        paths: Vec<PathBuf>,
+        #[serde(default)]
+        contents: Vec<PathBuf>,
     },
     /// Write the image config and manifest-output.json from layer records, bottom layer first
     Manifest {
@@ -72,19 +81,21 @@ enum Command {
         out: PathBuf,
         /// Where the image config goes
         #[arg(long, value_name = "FILE")]
-        config_out: PathBuf,
-        /// The config's path as layerLocations should name it [default: --config-out, made absolute]
+        config: PathBuf,
+        /// The config's path as layerLocations should name it [default: --config, made absolute]
         #[arg(long, value_name = "PATH")]
+        #[serde(default)]
         config_path: Option<String>,
         /// The Nix system of the image (x86_64-linux, aarch64-linux, ...)
-        #[arg(long)]
-        system: String,
+        #[arg(long, value_name = "SYSTEM")]
+        image_system: String,
         /// The image config's `config` object as JSON (Cmd, Env, ...)
         #[arg(long, value_name = "JSON", default_value = "{}")]
-        image_config: String,
+        #[serde(default)]
+        image_config: ImageConfig,
         /// Files holding a layer record {size, sha256, md5, path}, or a list of them
         #[arg(required = true)]
-        records: Vec<PathBuf>,
+        layers: Vec<PathBuf>,
     },
     /// Lay an image out in skopeo's dir: format (manifest.json, version, blobs as symlinks)
     Layout {
@@ -95,16 +106,64 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
-    /// Print [{size, sha256, md5, path}] for existing files
+    /// Write TEXT to a file (so that even an error result needs no stdenv)
+    Text {
+        /// The file to write; `-` is stdout
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        text: String,
+    },
+    /// Write [{size, sha256, md5, path}] of existing files
     Hash {
+        /// Where the records go; `-` is stdout
+        #[arg(long, value_name = "FILE", default_value = "-")]
+        #[serde(default = "stdout")]
+        out: PathBuf,
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
 }
 
+fn default_mtime() -> u64 {
+    DEFAULT_MTIME
+}
+
+fn stdout() -> PathBuf {
+    PathBuf::from("-")
+}
+
+/// The image config's `config` object: JSON text on the command line, an attribute set as a
+/// builder; an object either way.
+#[derive(Clone, Default)]
+struct ImageConfig(serde_json::Map<String, serde_json::Value>);
+
+impl std::str::FromStr for ImageConfig {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<ImageConfig, String> {
+        match serde_json::from_str(text) {
+            Ok(serde_json::Value::Object(m)) => Ok(ImageConfig(m)),
+            _ => Err(format!("expected a JSON object, got {text}")),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ImageConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<ImageConfig, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::Object(m) => Ok(ImageConfig(m)),
+            other => Err(serde::de::Error::custom(format!("should be an attribute set (a JSON object), not {other}"))),
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    let result = if std::env::args_os().len() == 1 && attrs::present() { builder() } else { cli(Cli::parse()) };
-    match result {
+    let mode = if std::env::args_os().len() == 1 && attrs::present() {
+        Attrs::load(&attrs::default_path()).and_then(|a| a.input::<Mode>())
+    } else {
+        Ok(Cli::parse().mode)
+    };
+    match mode.and_then(run) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("layer-hash: error: {e}");
@@ -113,76 +172,38 @@ fn main() -> ExitCode {
     }
 }
 
-fn cli(cli: Cli) -> Result<()> {
-    match cli.command {
-        Command::Layer { out, record, store_dir, mtime, paths } => {
+fn run(mode: Mode) -> Result<()> {
+    match mode {
+        Mode::Layer { out, record, store_dir, mtime, paths } => {
+            if paths.is_empty() {
+                return Err(Error::Usage("no store paths to pack (argument PATHS, attribute `paths`): a layer needs store paths".into()));
+            }
             let store = tarball::store_dir(store_dir.as_deref());
             let d = store_layer(&out, &store, &paths, mtime)?;
             finish_layer(&out, record.as_deref(), &d)?;
             print_json(&d)
         }
-        Command::Customisation { out, record, mtime, paths } => {
-            let d = customisation_layer(&out, &paths, mtime)?;
+        Mode::Customisation { out, record, mtime, contents } => {
+            let d = customisation_layer(&out, &contents, mtime)?;
             finish_layer(&out, record.as_deref(), &d)?;
             print_json(&d)
         }
-        Command::Manifest { out, config_out, config_path, system, image_config, records } => {
+        Mode::Manifest { out, config, config_path, image_system, image_config, layers } => {
             let config_path = match config_path {
                 Some(p) => p,
-                None => std::path::absolute(&config_out).map_err(|source| Error::Write { path: config_out.clone(), source })?.display().to_string(),
+                None => std::path::absolute(&config).map_err(|source| Error::Write { path: config.clone(), source })?.display().to_string(),
             };
-            let image_config = parse_image_config("--image-config", &image_config)?;
-            write_manifest(&records, &system, image_config, &out, &config_out, &config_path)
+            write_manifest(&layers, &image_system, image_config.0, &out, &config, &config_path)
         }
-        Command::Layout { manifest, out } => layout(&manifest, &out),
-        Command::Hash { files } => {
+        Mode::Layout { manifest, out } => layout(&manifest, &out),
+        Mode::Text { out, text } => write_output(&out, text.as_bytes()),
+        Mode::Hash { out, files } => {
             let records = files
                 .iter()
                 .map(|f| Ok(BlobRecord::new(digest_file(f)?, f.display().to_string())))
                 .collect::<Result<Vec<_>>>()?;
-            print_json(&records)
+            write_output(&out, &json_line(&records))
         }
-    }
-}
-
-fn builder() -> Result<()> {
-    let a = Attrs::load(&attrs::default_path())?;
-    let mtime = a.u64("mtime")?.unwrap_or(DEFAULT_MTIME);
-    match a.required_string("mode")? {
-        "layer" => {
-            let store = tarball::store_dir(a.string("storeDir")?.map(Path::new));
-            let out = a.required_output("out")?;
-            let paths: Vec<PathBuf> = a.strings("paths")?.into_iter().map(PathBuf::from).collect();
-            if paths.is_empty() {
-                return Err(Error::Invalid { path: a.path().to_path_buf(), what: "attribute `paths` is empty: a layer needs store paths".into() });
-            }
-            let d = store_layer(&out, &store, &paths, mtime)?;
-            finish_layer(&out, Some(&a.required_output("record")?), &d)
-        }
-        "customisation" => {
-            let out = a.required_output("out")?;
-            let contents: Vec<PathBuf> = a.strings("contents")?.into_iter().map(PathBuf::from).collect();
-            let d = customisation_layer(&out, &contents, mtime)?;
-            finish_layer(&out, Some(&a.required_output("record")?), &d)
-        }
-        "manifest" => {
-            let records: Vec<PathBuf> = a.strings("layers")?.into_iter().map(PathBuf::from).collect();
-            let config_out = a.required_output("config")?;
-            let image_config = match a.get("imageConfig") {
-                None => serde_json::Map::new(),
-                Some(serde_json::Value::Object(m)) => m.clone(),
-                Some(_) => return Err(Error::Invalid { path: a.path().to_path_buf(), what: "attribute `imageConfig` should be an attribute set".into() }),
-            };
-            let config_path = config_out.display().to_string();
-            write_manifest(&records, a.required_string("imageSystem")?, image_config, &a.required_output("out")?, &config_out, &config_path)
-        }
-        "layout" => layout(Path::new(a.required_string("manifest")?), &a.required_output("out")?),
-        // A file with given contents, so that even an error result needs no stdenv.
-        "text" => write_output(&a.required_output("out")?, a.required_string("text")?.as_bytes()),
-        other => Err(Error::Invalid {
-            path: a.path().to_path_buf(),
-            what: format!("attribute `mode` is `{other}`; expected layer, customisation, manifest, layout or text"),
-        }),
     }
 }
 
@@ -224,13 +245,6 @@ fn finish_layer(out: &Path, record_file: Option<&Path>, d: &Digests) -> Result<(
         write_output(record_file, &manifest::to_json(&record))?;
     }
     Ok(())
-}
-
-fn parse_image_config(origin: &str, text: &str) -> Result<serde_json::Map<String, serde_json::Value>> {
-    match serde_json::from_str(text) {
-        Ok(serde_json::Value::Object(m)) => Ok(m),
-        _ => Err(Error::Usage(format!("{origin}: expected a JSON object, got {text}"))),
-    }
 }
 
 fn layout(manifest_file: &Path, out: &Path) -> Result<()> {
@@ -279,8 +293,13 @@ fn write_manifest(
     Ok(())
 }
 
+/// Prints a value as one line of JSON.
 fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
+    write_output(Path::new("-"), &json_line(v))
+}
+
+fn json_line<T: serde::Serialize>(v: &T) -> Vec<u8> {
     let mut bytes = serde_json::to_vec(v).expect("serialises");
     bytes.push(b'\n');
-    write_output(Path::new("-"), &bytes)
+    bytes
 }

@@ -1,4 +1,4 @@
-//! The seed's layering strategy (Nixery's `group-layers`, 2019), kept so results stay comparable.
+//! The layering strategy of Nixery (2019) (its `group-layers`), kept so results stay comparable.
 //!
 //! 1. A synthetic root references the image's roots. Paths that are *popular* (popularity at least
 //!    `popular_threshold`, 1000 by default) or *big* (closureSize above `big_threshold`, 100 MB)
@@ -7,23 +7,24 @@
 //!    one candidate layer. A path that two candidates reference is dominated by neither, so it
 //!    becomes a candidate itself: shared paths are never duplicated.
 //! 3. A candidate's rating is the popularity of its top path times the sum of the closureSize of
-//!    all its paths (the seed's definition: it counts shared bytes many times, but the partition
+//!    all its paths (Nixery (2019)'s definition: it counts shared bytes many times, but the partition
 //!    depends on it).
 //! 4. While there are more candidates than the budget, the lowest-rated candidates fold together:
 //!    sorted by rating, the first merges into the second, that into the third, and so on, until
 //!    the count fits. The merged layer's rating is the sum of theirs.
 //!
-//! Where the seed was nondeterministic (Go's map order and unstable sort), this is not: candidates
+//! Where Nixery (2019) was nondeterministic (Go's map order and unstable sort), this is not: candidates
 //! with equal ratings are ordered by their top path, in byte order, so ties at the merge boundary
-//! are settled the same way every run. The output order, which the seed left to chance, is:
+//! are settled the same way every run. The output order, which Nixery (2019) left to chance, is:
 //! most popular top path first (bottom of the image), then higher rating, then top path; the merged
 //! layer, made of the least valuable candidates, is the top layer. A path the roots cannot reach,
-//! which the seed dropped, is a candidate of its own with reason `unreachable`.
+//! which Nixery (2019) dropped, is a candidate of its own with reason `unreachable`.
 
+use crate::graph::dominators::DomTree;
 use crate::graph::{Closure, NodeId};
 use crate::popularity::Popularity;
 
-use super::{DomTree, Layer, Options, Reason};
+use super::{Layer, Options, Reason};
 
 pub fn group(closure: &Closure, pop: &Popularity, opts: &Options) -> Vec<Layer> {
     let popularity: Vec<u64> = closure.nodes.iter().map(|n| pop.of(&n.path)).collect();

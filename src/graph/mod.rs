@@ -20,6 +20,9 @@ use serde_json::value::RawValue;
 use crate::error::{Error, Result};
 use crate::output::read_file;
 
+pub mod dominators;
+pub mod walk;
+
 /// Index of a node in [`Closure::nodes`].
 pub type NodeId = u32;
 
@@ -241,6 +244,15 @@ impl Closure {
     }
 }
 
+/// The name part of a store path: its last component without the `<hash>-` prefix.
+pub fn name_of(store_path: &str) -> &str {
+    let base = store_path.rsplit('/').next().unwrap_or(store_path);
+    match base.split_once('-') {
+        Some((_, name)) => name,
+        None => base,
+    }
+}
+
 /// Graphs of this many paths and more are read on two threads.
 const PARALLEL_FROM: usize = 4096;
 
@@ -404,5 +416,17 @@ fn resolve_root(index: &FxHashMap<&str, NodeId>, root: &str) -> Option<NodeId> {
             return Some(id);
         }
         candidate = &candidate[..candidate.rfind('/')?];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_drop_the_hash() {
+        assert_eq!(name_of("/nix/store/0sgd2psd7c9i2q2zyvg47dcflxv4fqjh-glibc-2.27"), "glibc-2.27");
+        assert_eq!(name_of("/tmp/x/store/abc-hello"), "hello");
+        assert_eq!(name_of("nohash"), "nohash");
     }
 }

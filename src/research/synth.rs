@@ -178,7 +178,7 @@ pub fn popularity(closure: &Closure, coverage: f64, seed: u64) -> Popularity {
     Popularity::from_counts(closure.nodes.iter().zip(&referrers).filter_map(|(node, by)| {
         let count = by.len() as u64 + 1;
         let keep = count > 1 && rng.unit() < coverage;
-        keep.then(|| (crate::popularity::name_of(&node.path).to_string(), count))
+        keep.then(|| (crate::graph::name_of(&node.path).to_string(), count))
     }))
 }
 

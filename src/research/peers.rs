@@ -12,10 +12,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::graph::{Closure, NodeId};
-use crate::popularity::name_of;
-
-use super::{Layer, Options, Reason};
+use crate::graph::{name_of, Closure, NodeId};
+use crate::layering::{Layer, Options, Reason};
 
 fn by_name(closure: &Closure, a: NodeId, b: NodeId) -> std::cmp::Ordering {
     name_of(closure.path(a)).cmp(name_of(closure.path(b))).then_with(|| closure.path(a).cmp(closure.path(b)))
@@ -27,31 +25,8 @@ fn layer(closure: &Closure, mut contents: Vec<NodeId>, top: NodeId, reason: Reas
     Layer { contents, size, rating, top, reason, candidates: 1 }
 }
 
-/// How many paths depend on each path, directly or not.
-fn dependents(closure: &Closure) -> Vec<u64> {
-    let referrers = closure.referrers();
-    let mut stamp = vec![u32::MAX; closure.len()];
-    (0..closure.len() as u32)
-        .map(|start| {
-            let mut count = 0;
-            let mut stack = vec![start];
-            stamp[start as usize] = start;
-            while let Some(x) = stack.pop() {
-                for &r in &referrers[x as usize] {
-                    if stamp[r as usize] != start {
-                        stamp[r as usize] = start;
-                        count += 1;
-                        stack.push(r);
-                    }
-                }
-            }
-            count
-        })
-        .collect()
-}
-
 pub fn popularity_order(closure: &Closure, opts: &Options) -> Vec<Layer> {
-    let pop = dependents(closure);
+    let pop = closure.dependent_counts();
     let mut order: Vec<NodeId> = (0..closure.len() as u32).collect();
     order.sort_by(|&a, &b| pop[b as usize].cmp(&pop[a as usize]).then_with(|| by_name(closure, a, b)));
     let singles = order.len().min(opts.budget - 1);
@@ -78,10 +53,8 @@ pub fn auto_layer(closure: &Closure, opts: &Options) -> Vec<Layer> {
             v[r as usize] = true;
         }
         // Paths nothing references are roots too, so that every path is reached.
-        for (i, refd) in closure.referrers().iter().enumerate() {
-            if refd.is_empty() {
-                v[i] = true;
-            }
+        for s in closure.sources() {
+            v[s as usize] = true;
         }
         v
     };

@@ -7,7 +7,7 @@
 //!   below it: a layer is reused only if it and every layer below it are unchanged, position by
 //!   position. Here layer order matters.
 //! - **Floor.** The bytes of the changed paths themselves, which no layering can avoid; and for
-//!   chain reuse, the chain floor of [`crate::chain_floor`], which no layering in any order can
+//!   chain reuse, the chain floor of [`super::chain_floor`], which no layering in any order can
 //!   go below.
 //! - **Registry storage.** A family of images built from the same package set: the image itself,
 //!   and images whose roots are 1 to 4 random packages of its closure (paths that reference
@@ -26,8 +26,10 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::graph::{Closure, Node, NodeId};
 use crate::layering::{self, Layer, Options, Strategy};
-use crate::popularity::{name_of, Popularity};
-use crate::synth::Rng;
+use crate::popularity::Popularity;
+use crate::graph::name_of;
+
+use super::synth::Rng;
 
 /// Mean and 90th percentile of a share.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
@@ -58,7 +60,7 @@ pub struct Report {
     pub chain: Stat,
     pub floor: Stat,
     /// The least chain re-pull any layering could reach for the same updates (see
-    /// [`crate::chain_floor`]); `None` above its size limit.
+    /// [`super::chain_floor`]); `None` above its size limit.
     pub chain_floor: Option<f64>,
     pub images: usize,
     pub storage: f64,
@@ -74,12 +76,23 @@ pub struct Plan {
 }
 
 /// How the images of the storage family choose their roots.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
     /// 1 to 4 random packages of the closure (paths that reference something).
     Packages,
     /// Random non-empty subsets of the top-level packages (see [`top_level`]).
     TopLevel,
+}
+
+impl Family {
+    pub const ALL: [Family; 2] = [Family::Packages, Family::TopLevel];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Packages => "packages",
+            Family::TopLevel => "top-level",
+        }
+    }
 }
 
 /// A report for each strategy, all on the same sampled updates and image family.
@@ -91,7 +104,7 @@ pub fn evaluate(closure: &Closure, pop: &Popularity, strategies: &[Strategy], op
     // The chain floor depends on the closure and the updates only: computed once for all.
     let mut updated = vec![false; closure.len()];
     candidates.iter().for_each(|&v| updated[v as usize] = true);
-    let chain_floor = crate::chain_floor::chain_floor(closure, &updated);
+    let chain_floor = super::chain_floor::chain_floor(closure, &updated);
     strategies.iter().map(|&s| evaluate_strategy(closure, pop, s, opts, plan, &candidates, chain_floor)).collect()
 }
 
@@ -111,7 +124,7 @@ fn evaluate_strategy(
     let referrers = closure.referrers();
     let (mut blob, mut chain, mut floor) = (Vec::new(), Vec::new(), Vec::new());
     for &v in candidates {
-        let changed = dependents(&referrers, v);
+        let changed = closure.dependents_of(&referrers, v);
         let after_closure = renamed(closure, &changed, plan.seed ^ u64::from(v));
         let after = layering::group(&after_closure, pop, strategy, opts)?;
         let mut new_bytes = 0;
@@ -135,7 +148,7 @@ fn evaluate_strategy(
 
     let storage = family_storage(closure, pop, strategy, opts, plan, &base)?;
     Ok(Report {
-        strategy: strategy.name(),
+        strategy: strategy.name().to_string(),
         budget: opts.budget,
         layers: base.len(),
         samples: candidates.len(),
@@ -215,18 +228,6 @@ fn shuffle<T>(v: &mut [T], rng: &mut Rng) {
     }
 }
 
-/// `v` and every path that depends on it: what an update of `v` changes, marked by id.
-pub fn dependents(referrers: &[Vec<NodeId>], v: NodeId) -> Vec<bool> {
-    let mut changed = vec![false; referrers.len()];
-    let mut stack = vec![v];
-    while let Some(x) = stack.pop() {
-        if !std::mem::replace(&mut changed[x as usize], true) {
-            stack.extend(referrers[x as usize].iter().copied());
-        }
-    }
-    changed
-}
-
 /// The closure after a rebuild of the `changed` paths: same names and sizes, new hashes.
 pub fn renamed(closure: &Closure, changed: &[bool], salt: u64) -> Closure {
     const ALPHABET: &[u8] = b"0123456789abcdfghijklmnpqrsvwxyz";
@@ -238,7 +239,7 @@ pub fn renamed(closure: &Closure, changed: &[bool], salt: u64) -> Closure {
             if !c {
                 return n.path.clone();
             }
-            let mut rng = Rng::new(salt ^ crate::layering::sketch::name_hash(n.path.as_bytes()));
+            let mut rng = Rng::new(salt ^ crate::layering::stable::sketch::name_hash(n.path.as_bytes()));
             let hash: String = (0..32).map(|_| ALPHABET[rng.below(32)] as char).collect();
             let dir = n.path.rfind('/').map_or("", |i| &n.path[..i]);
             format!("{dir}/{hash}-{}", name_of(&n.path))
@@ -249,13 +250,7 @@ pub fn renamed(closure: &Closure, changed: &[bool], salt: u64) -> Closure {
 
 /// The image whose roots are `roots`: their closure, and the ids it had in `closure`.
 pub fn sub_closure(closure: &Closure, roots: &[NodeId]) -> (Closure, Vec<NodeId>) {
-    let mut keep = vec![false; closure.len()];
-    let mut stack = roots.to_vec();
-    while let Some(x) = stack.pop() {
-        if !std::mem::replace(&mut keep[x as usize], true) {
-            stack.extend(closure.nodes[x as usize].references.iter().copied());
-        }
-    }
+    let keep = closure.closure_of(roots);
     let ids: Vec<NodeId> = (0..closure.len() as NodeId).filter(|&i| keep[i as usize]).collect();
     let paths = ids.iter().map(|&i| closure.path(i).to_string()).collect();
     (reindex(closure, paths, &ids, roots.to_vec()), ids)

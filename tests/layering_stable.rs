@@ -1,245 +1,17 @@
-//! The layering contract on hand-made graphs (expected partitions written out) and random ones.
+//! The `stable` strategy: what it promises across updates and images (property tests), and
+//! hand-made graphs with their expected layers worked out by hand.
 
 mod common;
 
-use common::sp;
-use nix_image_layers::graph::{Closure, Entry};
+use common::graphs::{closure, names, packages_with_libraries, source_rooted_dag};
+use nix_image_layers::graph::{name_of, Closure};
 use nix_image_layers::layering::{self, check_partition, Options, Reason, Strategy};
 use nix_image_layers::popularity::Popularity;
-use nix_image_layers::synth;
+use nix_image_layers::research::evaluate;
 use proptest::prelude::*;
-use std::borrow::Cow;
-use std::path::Path;
-
-/// A closure from `(name, narSize, [references])`; roots are the paths nothing references.
-fn closure(spec: &[(&str, u64, &[&str])]) -> Closure {
-    let names: Vec<&str> = spec.iter().map(|s| s.0).collect();
-    let refs = spec
-        .iter()
-        .map(|s| s.2.iter().map(|r| names.iter().position(|n| n == r).expect("known name") as u32).collect())
-        .collect();
-    synth::from_parts(spec.iter().map(|s| sp(s.0)).collect(), spec.iter().map(|s| s.1).collect(), refs)
-}
-
-/// Layers as lists of names, bottom first.
-fn names(c: &Closure, layers: &[layering::Layer]) -> Vec<Vec<String>> {
-    layers
-        .iter()
-        .map(|l| {
-            let mut v: Vec<String> =
-                l.contents.iter().map(|&i| nix_image_layers::popularity::name_of(c.path(i)).to_string()).collect();
-            v.sort();
-            v
-        })
-        .collect()
-}
-
-fn nixery(c: &Closure, pop: &Popularity, opts: Options) -> Vec<layering::Layer> {
-    let layers = layering::group(c, pop, Strategy::Nixery, &opts).unwrap();
-    check_partition(c, &layers, opts.budget).unwrap();
-    layers
-}
-
-// Two roots: app (libA, data) and tool (libB); both libraries reference glibc.
-const DIAMOND: &[(&str, u64, &[&str])] = &[
-    ("glibc", 100, &[]),
-    ("libA", 10, &["glibc"]),
-    ("libB", 20, &["glibc"]),
-    ("data", 1, &[]),
-    ("app", 5, &["libA", "data"]),
-    ("tool", 2, &["libB"]),
-];
-
-#[test]
-fn shared_paths_stand_alone_and_dominated_ones_join_their_owner() {
-    let c = closure(DIAMOND);
-    let layers = nixery(&c, &Popularity::none(), Options::with_budget(10));
-    // Closure sizes: glibc 100, libA 110, libB 120, data 1, app 116, tool 122. Ratings (popularity
-    // 1 times the sum of closure sizes): tool+libB 242, app+libA+data 227, glibc 100.
-    assert_eq!(names(&c, &layers), vec![vec!["libB", "tool"], vec!["app", "data", "libA"], vec!["glibc"]]);
-    let reasons: Vec<Reason> = layers.iter().map(|l| l.reason).collect();
-    assert_eq!(reasons, vec![Reason::Root, Reason::Root, Reason::Shared]);
-    assert_eq!(layers.iter().map(|l| l.rating).collect::<Vec<_>>(), vec![242, 227, 100]);
-    assert_eq!(layers.iter().map(|l| l.size).collect::<Vec<_>>(), vec![22, 16, 100]);
-}
-
-#[test]
-fn a_single_root_dominates_its_whole_closure() {
-    let mut c = closure(DIAMOND);
-    let app = c.nodes.iter().position(|n| n.path.ends_with("-app")).unwrap() as u32;
-    let tool = c.nodes.iter().position(|n| n.path.ends_with("-tool")).unwrap() as u32;
-    c.nodes[app as usize].references.push(tool);
-    c.nodes[app as usize].references.sort_unstable();
-    c.roots = vec![app];
-    let layers = nixery(&c, &Popularity::none(), Options::with_budget(10));
-    assert_eq!(names(&c, &layers), vec![vec!["app", "data", "glibc", "libA", "libB", "tool"]]);
-}
-
-#[test]
-fn over_budget_the_lowest_rated_fold_into_one_top_layer() {
-    let c = closure(DIAMOND);
-    let layers = nixery(&c, &Popularity::none(), Options::with_budget(2));
-    // Sorted by rating: glibc 100, app 227 | tool 242: the first two fold, on top.
-    assert_eq!(names(&c, &layers), vec![vec!["libB", "tool"], vec!["app", "data", "glibc", "libA"]]);
-    assert_eq!(layers[1].reason, Reason::Merged);
-    assert_eq!(layers[1].candidates, 2);
-    assert_eq!(layers[1].rating, 327);
-    let one = nixery(&c, &Popularity::none(), Options::with_budget(1));
-    assert_eq!(names(&c, &one), vec![vec!["app", "data", "glibc", "libA", "libB", "tool"]]);
-    assert_eq!(one[0].candidates, 3);
-}
-
-#[test]
-fn popular_and_big_paths_are_hoisted() {
-    let chain: &[(&str, u64, &[&str])] = &[("libC", 50, &[]), ("libA", 10, &["libC"]), ("app", 5, &["libA"])];
-    let c = closure(chain);
-    let none = nixery(&c, &Popularity::none(), Options::with_budget(5));
-    assert_eq!(names(&c, &none), vec![vec!["app", "libA", "libC"]]);
-
-    let pop = Popularity::from_counts([("libC".to_string(), 1000)]);
-    let popular = nixery(&c, &pop, Options::with_budget(5));
-    assert_eq!(names(&c, &popular), vec![vec!["libC"], vec!["app", "libA"]]);
-    assert_eq!(popular[0].reason, Reason::Popular);
-    // 999 is below the threshold.
-    let pop = Popularity::from_counts([("libC".to_string(), 999)]);
-    assert_eq!(names(&c, &nixery(&c, &pop, Options::with_budget(5))), vec![vec!["app", "libA", "libC"]]);
-
-    // libA's closure is 60 bytes: "big" is strictly above the threshold.
-    let opts = Options { big_threshold: 59, ..Options::with_budget(5) };
-    let big = nixery(&c, &Popularity::none(), opts);
-    assert_eq!(names(&c, &big), vec![vec!["libA", "libC"], vec!["app"]]);
-    assert_eq!(big[0].reason, Reason::Big);
-    let opts = Options { big_threshold: 60, ..Options::with_budget(5) };
-    assert_eq!(names(&c, &nixery(&c, &Popularity::none(), opts)), vec![vec!["app", "libA", "libC"]]);
-}
-
-#[test]
-fn paths_the_roots_cannot_reach_are_kept() {
-    let mut c = closure(&[("lib", 10, &[]), ("app", 5, &["lib"]), ("orphan", 7, &["lib"]), ("orphan-dep", 1, &[])]);
-    // Make `app` the only root: `orphan` (and `orphan-dep`, which nothing references) are unreachable.
-    let app = c.nodes.iter().position(|n| n.path.ends_with("-app")).unwrap() as u32;
-    c.roots = vec![app];
-    let layers = nixery(&c, &Popularity::none(), Options::with_budget(10));
-    let mut got = names(&c, &layers);
-    got.sort();
-    assert_eq!(got, vec![vec!["app"], vec!["lib"], vec!["orphan"], vec!["orphan-dep"]]);
-    assert!(layers.iter().any(|l| l.reason == Reason::Unreachable));
-}
-
-#[test]
-fn equal_ratings_at_the_merge_boundary_break_by_top_path() {
-    // Three independent roots with equal ratings: with budget 2 the two first by path fold.
-    let c = closure(&[("b-pkg", 10, &[]), ("a-pkg", 10, &[]), ("c-pkg", 10, &[])]);
-    let layers = nixery(&c, &Popularity::none(), Options::with_budget(2));
-    // Top paths order by their (fake) hash, which the helper derives from the name: a < b < c.
-    assert_eq!(names(&c, &layers), vec![vec!["c-pkg"], vec!["a-pkg", "b-pkg"]]);
-}
-
-#[test]
-fn an_empty_closure_gives_no_layers_and_budget_zero_is_refused() {
-    let c = closure(&[]);
-    assert!(layering::group(&c, &Popularity::none(), Strategy::Nixery, &Options::with_budget(3)).unwrap().is_empty());
-    assert_eq!(layering::to_json(&c, &[]), b"[]\n");
-    let e = layering::group(&closure(DIAMOND), &Popularity::none(), Strategy::Nixery, &Options::with_budget(0)).unwrap_err();
-    assert!(e.to_string().contains("at least 1"), "{e}");
-}
-
-#[test]
-fn real_graphs_keep_every_path() {
-    let data = common::shared().join("data");
-    if !common::have_file(&data, "real_graphs_keep_every_path") {
-        return;
-    }
-    for file in ["ankisyncd.attrs.json", "ankisyncd.multiroot.attrs.json", "hello-2.10.attrs.json"] {
-        let c = Closure::load(&data.join(file)).unwrap();
-        let pop = Popularity::load(&data.join("popularity-narinfo-sample.json")).unwrap();
-        for budget in [1, 2, 20, 95, 1000] {
-            nixery(&c, &pop, Options::with_budget(budget));
-        }
-    }
-    let hello = Closure::load(&data.join("hello-2.10.attrs.json")).unwrap();
-    assert_eq!(hello.len(), 5);
-    assert_eq!(hello.roots.len(), 2);
-}
-
-/// A random DAG in `.attrs.json` shape, written in an order chosen by `perm` seeds.
-fn attrs_json(c: &Closure, seed: u64) -> Vec<u8> {
-    let mut rng = synth::Rng::new(seed);
-    let mut shuffle = |v: &mut Vec<serde_json::Value>| {
-        for i in (1..v.len()).rev() {
-            v.swap(i, rng.below(i + 1));
-        }
-    };
-    let mut j = c.to_attrs_json();
-    let mut graph = j["graph"].as_array().unwrap().clone();
-    for e in graph.iter_mut() {
-        let mut refs = e["references"].as_array().unwrap().clone();
-        shuffle(&mut refs);
-        e["references"] = refs.into();
-    }
-    shuffle(&mut graph);
-    let mut roots = j["exportReferencesGraph"]["graph"].as_array().unwrap().clone();
-    shuffle(&mut roots);
-    j["graph"] = graph.into();
-    j["exportReferencesGraph"]["graph"] = roots.into();
-    serde_json::to_vec(&j).unwrap()
-}
-
-fn random_closure(n: usize, edges: &[(usize, usize)], sizes: &[u64], roots: &[usize]) -> Closure {
-    let mut refs = vec![Vec::new(); n];
-    for &(a, b) in edges {
-        let (hi, lo) = (a.max(b) % n, a.min(b) % n);
-        if hi != lo {
-            refs[hi].push(lo as u32);
-        }
-    }
-    let mut c = synth::from_parts((0..n).map(|i| sp(&format!("p{i}"))).collect(), (0..n).map(|i| sizes[i % sizes.len()]).collect(), refs);
-    // Arbitrary roots, so some paths may be unreachable; the contract must hold anyway.
-    c.roots = roots.iter().map(|&r| (r % n) as u32).collect();
-    c.roots.sort_unstable();
-    c.roots.dedup();
-    c
-}
-
-/// A random DAG whose roots are the paths nothing references, as Nix's graphs are.
-fn source_rooted_dag(n: usize, edges: &[(usize, usize)], sizes: &[u64]) -> Closure {
-    let mut refs = vec![Vec::new(); n];
-    for &(a, b) in edges {
-        let (a, b) = (a % n, b % n);
-        if a != b {
-            refs[a.max(b)].push(a.min(b) as u32);
-        }
-    }
-    synth::from_parts((0..n).map(|i| sp(&format!("p{i}"))).collect(), (0..n).map(|i| sizes[i % sizes.len()]).collect(), refs)
-}
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
-
-    #[test]
-    fn every_path_once_within_budget_whatever_the_input_order(
-        n in 1usize..40,
-        edges in prop::collection::vec((0usize..40, 0usize..40), 0..120),
-        sizes in prop::collection::vec(1u64..1_000_000_000, 1..10),
-        roots in prop::collection::vec(0usize..40, 0..4),
-        pops in prop::collection::vec(0u64..2000, 0..40),
-        budget in 1usize..12,
-        seed in any::<u64>(),
-    ) {
-        let c = random_closure(n, &edges, &sizes, &roots);
-        let pop = Popularity::from_counts(pops.iter().enumerate().map(|(i, &p)| (format!("p{i}"), p)));
-        let opts = Options { big_threshold: 1_500_000_000, ..Options::with_budget(budget) };
-        for strategy in [Strategy::Stable, Strategy::Nixery, Strategy::PopularityOrder, Strategy::AutoLayer] {
-            let layers = layering::group(&c, &pop, strategy, &opts).unwrap();
-            prop_assert_eq!(check_partition(&c, &layers, budget), Ok(()), "{:?}", strategy);
-            let expected = layering::to_json(&c, &layers);
-            for k in 0..2u64 {
-                let shuffled = Closure::parse(Path::new("shuffled.json"), &attrs_json(&c, seed.wrapping_add(k))).unwrap();
-                let again = layering::group(&shuffled, &pop, strategy, &opts).unwrap();
-                prop_assert_eq!(&layering::to_json(&shuffled, &again), &expected, "{:?}", strategy);
-            }
-        }
-    }
 
     /// A new build of one package (it and its dependents renamed) leaves every layer holding none
     /// of the changed paths exactly as it was: only the changed paths' layers are new.
@@ -348,8 +120,6 @@ proptest! {
     }
 }
 
-use nix_image_layers::evaluate;
-
 /// Sizes in bytes: glibc 1 MB, zlib 100 kB, app 10 kB, data 5 MB; app uses zlib, glibc and data,
 /// zlib uses glibc. Merge costs (update + storage, equal weights), worked by hand:
 /// zlib+app 210k is cheapest, then glibc+{zlib,app} 3110k; {data} with anything costs over 15M.
@@ -389,9 +159,9 @@ fn chain_re_pulls(c: &Closure, layers: &[layering::Layer]) -> Vec<(String, u64)>
     let referrers = c.referrers();
     let mut re_pulls: Vec<(String, u64)> = (0..c.len() as u32)
         .map(|v| {
-            let changed = evaluate::dependents(&referrers, v);
+            let changed = c.dependents_of(&referrers, v);
             let first = layers.iter().position(|l| l.contents.iter().any(|&p| changed[p as usize])).unwrap();
-            (nix_image_layers::popularity::name_of(c.path(v)).to_string(), layers[first..].iter().map(|l| l.size).sum())
+            (name_of(c.path(v)).to_string(), layers[first..].iter().map(|l| l.size).sum())
         })
         .collect();
     re_pulls.sort();
@@ -451,65 +221,6 @@ fn after_an_update_exactly_the_layers_of_changed_paths_are_new() {
     }
 }
 
-
-#[test]
-fn entries_parse_with_self_references_and_single_string_roots() {
-    let root = sp("app");
-    let entries = vec![Entry {
-        path: Some(Cow::Owned(root.clone())),
-        nar_size: Some(3),
-        closure_size: Some(3),
-        references: Some(vec![Cow::Owned(root.clone())]),
-    }];
-    let c = Closure::from_entries(Path::new("x"), vec![format!("{root}/bin/app")], entries).unwrap();
-    assert_eq!(c.roots, vec![0]);
-    assert!(c.nodes[0].references.is_empty());
-    let json = format!(r#"{{"exportReferencesGraph":{{"graph":"{root}"}},"graph":[{{"path":"{root}","narSize":3,"closureSize":3,"narHash":"sha256:x","references":[],"extra":1}}],"other":true}}"#);
-    let c = Closure::parse(Path::new("x"), json.as_bytes()).unwrap();
-    assert_eq!(c.roots, vec![0]);
-}
-
-/// Registries store fewer bytes for a family of images built from one real closure with the
-/// stable strategy than with auto-layer (dockerTools' default), at a loose and a tight budget, for
-/// both readings of the family: images of 1 to 4 of its packages, and images of subsets of its
-/// top-level packages (nearly the whole closure each, a few paths apart).
-#[test]
-fn stable_stores_less_than_auto_layer_for_a_family_of_real_images() {
-    let data = common::shared().join("data");
-    if !common::have_file(&data, "stable_stores_less_than_auto_layer_for_a_family_of_real_images") {
-        return;
-    }
-    let pop = Popularity::load(&data.join("popularity-narinfo-sample.json")).unwrap();
-    let c = Closure::load(&data.join("ankisyncd.multiroot.attrs.json")).unwrap();
-    for (budget, family) in [(95, evaluate::Family::Packages), (20, evaluate::Family::Packages), (20, evaluate::Family::TopLevel)] {
-        let plan = evaluate::Plan { samples: 1, images: 20, seed: 1, family };
-        let strategies = [Strategy::Stable, Strategy::AutoLayer];
-        let r = evaluate::evaluate(&c, &pop, &strategies, &Options::with_budget(budget), &plan).unwrap();
-        eprintln!("budget {budget}, {family:?} family: storage stable {:.3}, auto-layer {:.3}", r[0].storage, r[1].storage);
-        assert!(r[0].storage < r[1].storage, "budget {budget}, {family:?} family: stable stores {:.3}, auto-layer {:.3}", r[0].storage, r[1].storage);
-    }
-}
-
-#[test]
-fn no_strategy_re_pulls_less_than_the_floors_on_real_closures() {
-    let data = common::shared().join("data");
-    if !common::have_file(&data, "no_strategy_re_pulls_less_than_the_floors_on_real_closures") {
-        return;
-    }
-    let pop = Popularity::load(&data.join("popularity-narinfo-sample.json")).unwrap();
-    let c = Closure::load(&data.join("ankisyncd.multiroot.attrs.json")).unwrap();
-    let plan = evaluate::Plan { samples: 60, images: 4, seed: 3, family: evaluate::Family::Packages };
-    let strategies = [Strategy::Stable, Strategy::Nixery, Strategy::PopularityOrder, Strategy::AutoLayer];
-    let reports = evaluate::evaluate(&c, &pop, &strategies, &Options::with_budget(40), &plan).unwrap();
-    for (strategy, r) in strategies.iter().zip(&reports) {
-        let floor = r.chain_floor.expect("333 paths are within the chain floor's limit");
-        assert!(r.blob.mean >= r.floor.mean - 1e-12, "{strategy:?}: blob {:?} below its floor {:?}", r.blob, r.floor);
-        assert!(r.chain.mean >= floor - 1e-12, "{strategy:?}: chain {:?} below the chain floor {floor}", r.chain);
-        assert!(floor >= r.floor.mean - 1e-12, "the chain floor {floor} is below the blob floor {:?}", r.floor);
-        assert!(r.storage >= 1.0 - 1e-12, "{strategy:?}: storage {} below perfect sharing", r.storage);
-    }
-}
-
 // glibc under everything; openssl under curl (under git) and python; zlib under perl.
 const FAMILY: &[(&str, u64, &[&str])] = &[
     ("glibc", 10_000_000, &[]),
@@ -554,28 +265,6 @@ fn paths_that_smaller_images_keep_alone_stay_alone_where_the_budget_allows() {
     assert_eq!(distinct.iter().map(|l| size(l)).sum::<u64>(), 44_000_000);
 }
 
-/// `count` packages of 1 MB, each with 13 libraries of 1 KB of its own, and an application on
-/// top referencing every package: 14 × count + 1 paths.
-fn packages_with_libraries(count: usize) -> Closure {
-    let (mut paths, mut sizes, mut refs) = (Vec::new(), Vec::new(), Vec::new());
-    for p in 0..count {
-        let first = paths.len() as u32;
-        for l in 0..13 {
-            paths.push(sp(&format!("lib-{p:02}-{l:02}")));
-            sizes.push(1_000);
-            refs.push(vec![]);
-        }
-        paths.push(sp(&format!("pkg-{p:02}")));
-        sizes.push(1_000_000);
-        refs.push((first..first + 13).collect());
-    }
-    let packages = (0..count as u32).map(|p| p * 14 + 13).collect();
-    paths.push(sp("app"));
-    sizes.push(10);
-    refs.push(packages);
-    synth::from_parts(paths, sizes, refs)
-}
-
 #[test]
 fn closures_the_tree_phase_reduces_hold_up_to_half_the_budget_apart_for_smaller_images() {
     let opts = Options::with_budget(95);
@@ -611,7 +300,7 @@ fn closures_the_tree_phase_reduces_hold_up_to_half_the_budget_apart_for_smaller_
     // rule below the limit, which holds only 10 apart, the full image merged these six and the
     // two images shared none of them.
     let held_ids: Vec<u32> = held.iter().skip(40).take(6).map(|p| full.nodes.iter().position(|x| &x.path == p).unwrap() as u32).collect();
-    let (small, _) = nix_image_layers::evaluate::sub_closure(&full, &held_ids);
+    let (small, _) = evaluate::sub_closure(&full, &held_ids);
     let small_layers = stable(&small);
     let full_sets: Vec<Vec<&str>> = full_layers.iter().map(|l| l.contents.iter().map(|&i| full.path(i)).collect()).collect();
     let shared = small_layers

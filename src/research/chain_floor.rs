@@ -16,13 +16,14 @@
 //!
 //! The densest downward-closed set is found by Dinkelbach's iteration over maximum-weight
 //! closures, each a minimum cut; all arithmetic is on integers. This is for judging layerings
-//! ([`crate::evaluate`]), on closures of up to [`LIMIT`] paths.
+//! ([`super::evaluate`]), on closures of up to [`LIMIT`] paths.
 //!
 //! Inside a large block the density bound can be loose: over updates of every path of
 //! ankisyncd it gives 29.2% where the least possible is at least 30.24%. Solving the blocks
 //! exactly needs an integer program, which `benches/chain-optimum.py` does with a MIP solver, in
 //! minutes rather than the milliseconds this takes.
 
+use crate::graph::walk::reach;
 use crate::graph::{Closure, NodeId};
 
 /// Largest closure the floor is computed for: the cuts grow quadratically with it.
@@ -66,32 +67,16 @@ pub fn chain_floor(closure: &Closure, updated: &[bool]) -> Option<f64> {
     Some(twice as f64 / 2.0 / (updates as f64 * total.max(1) as f64))
 }
 
-/// How many updates the closure of `x` holds among the `left` paths.
+/// How many updates the closure of `x` (one of the `left` paths) holds among the `left` paths.
 fn updates_below(closure: &Closure, updated: &[bool], left: &[bool], x: usize) -> i128 {
-    let mut seen = std::collections::HashSet::from([x]);
-    let mut stack = vec![x];
-    let mut count = 0;
-    while let Some(y) = stack.pop() {
-        count += i128::from(updated[y]);
-        for &r in &closure.nodes[y].references {
-            if left[r as usize] && seen.insert(r as usize) {
-                stack.push(r as usize);
-            }
-        }
-    }
-    count
+    let below = reach(closure.len(), [x as NodeId], |y| &closure.nodes[y as usize].references, |y| left[y as usize]);
+    below.iter().zip(updated).filter(|&(&b, &u)| b && u).count() as i128
 }
 
 /// Which of the `left` paths have an update in their closure (among the `left` paths).
 fn depending_on_updates(referrers: &[Vec<NodeId>], updated: &[bool], left: &[bool]) -> Vec<bool> {
-    let mut timed = vec![false; left.len()];
-    let mut stack: Vec<usize> = (0..left.len()).filter(|&x| left[x] && updated[x]).collect();
-    while let Some(x) = stack.pop() {
-        if !std::mem::replace(&mut timed[x], true) {
-            stack.extend(referrers[x].iter().map(|&r| r as usize).filter(|&r| left[r] && !timed[r]));
-        }
-    }
-    timed
+    let starts = (0..left.len() as NodeId).filter(|&x| updated[x as usize]);
+    reach(left.len(), starts, |x| &referrers[x as usize], |x| left[x as usize])
 }
 
 /// Among the `left` paths, a downward-closed set with the most bytes per unit of time (every
