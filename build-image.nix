@@ -21,23 +21,24 @@
   tag ? null,
   # Store paths or derivations to put in the image, before those named in `packages`. Default: [].
   contents ? [ ],
-  # Packages by attribute path in `pkgs`, as a JSON array in a string ('["hello", "xorg.xev"]').
-  # A path that does not exist is retried with its top-level name matched case-insensitively
-  # ("haskellpackages.stylish-haskell" finds haskellPackages.stylish-haskell; nested names stay
-  # exact, since nested sets often hold names that differ only in case). Default: "[]".
+  # Packages by attribute path in `pkgs`, as a JSON list in a string ('["hello", "xorg.xev"]'),
+  # or as a Nix list of strings. See nix/lookup-packages.nix for how names are matched.
+  # Default: "[]".
   packages ? "[]",
-  # The most layers the image may have, the customisation layer included. Default: 96.
+  # The most layers the image may have, the customisation layer included: 2 to 125 (Docker
+  # refuses images of more). The store paths get `maxLayers - 1` layers (`budget` to the
+  # grouping). Default: 96.
   maxLayers ? 96,
   # Popularity data (Nixery's format, {"name-without-hash": count}) as a local file. Default: null.
   popularity ? null,
-  # Or popularity data fetched by Nix from a URL, as the seed did; give `popularityHash` (sha256)
-  # to make the fetch pure. Ignored when `popularity` is set. Default: null (no popularity data:
-  # every path counts 1).
+  # Or popularity data fetched by Nix from a URL, as Nixery (2019) did; give `popularityHash`
+  # (sha256) to make the fetch pure. Not together with `popularity`. Default: null (no
+  # popularity data: every path counts 1).
   popularityUrl ? null,
   # The sha256 of the file at `popularityUrl` (any format builtins.fetchurl accepts). Default: null.
   popularityHash ? null,
-  # The layering strategy of group-layers (see `group-layers --help`). Default: null, the
-  # program's default.
+  # The layering strategy of group-layers: "stable", "nixery", "popularity-order" or
+  # "auto-layer" (docs/layering.md). Default: null, which is "stable".
   strategy ? null,
   # The image config's `config` object (Cmd, Env, WorkingDir, ...). Default: {} (present but
   # empty, which Kubernetes requires).
@@ -45,53 +46,29 @@
   # The programs: any derivation or path holding bin/group-layers and bin/layer-hash, such as a
   # directory of binaries built with cargo. Default: the ones default.nix builds from this
   # repository with `pkgs`.
-  tools ? (import ./default.nix { inherit pkgs; }).tools,
+  tools ? import ./nix/tools.nix { inherit pkgs; },
   # The system the builders run on. Default: `pkgs`' build platform.
   buildSystem ? pkgs.stdenv.buildPlatform.system or builtins.currentSystem,
   ...
 }:
 let
   inherit (builtins)
-    attrNames filter fromJSON hasAttr head isAttrs isList isString
-    listToAttrs map replaceStrings split substring tail toJSON
+    concatStringsSep fromJSON isList isString map substring toJSON
     unsafeDiscardStringContext appendContext readFile;
+
+  problems = import ./nix/check-arguments.nix {
+    inherit name tag packages maxLayers popularity popularityUrl popularityHash strategy imageConfig contents;
+  };
 
   hostSystem = pkgs.stdenv.hostPlatform.system or pkgs.system or buildSystem;
   baseName = baseNameOf name;
 
-  # --- Package lookup ----------------------------------------------------------------------------
-  upper = [ "A" "B" "C" "D" "E" "F" "G" "H" "I" "J" "K" "L" "M" "N" "O" "P" "Q" "R" "S" "T" "U" "V" "W" "X" "Y" "Z" ];
-  lower = [ "a" "b" "c" "d" "e" "f" "g" "h" "i" "j" "k" "l" "m" "n" "o" "p" "q" "r" "s" "t" "u" "v" "w" "x" "y" "z" ];
-  toLower = replaceStrings upper lower;
-  splitDots = s: filter isString (split "\\." s);
+  # The store layers' budget: one layer of maxLayers is kept for the customisation layer.
+  budget = maxLayers - 1;
 
-  # { found = true; value } or { found = false; }, following `path` exactly.
-  lookup = path: set:
-    if path == [ ] then { found = true; value = set; }
-    else if isAttrs set && hasAttr (head path) set then lookup (tail path) set.${head path}
-    else { found = false; };
-
-  # Lower-cased top-level names to the names themselves, built only if some lookup needs it.
-  lowerNames = listToAttrs (map (n: { name = toLower n; value = n; }) (attrNames pkgs));
-
-  isPackage = v: (isAttrs v && (v.type or null) == "derivation") || isString v || builtins.isPath v;
-
-  # Looks a package up: the exact attribute path first, then with the top-level name matched
-  # case-insensitively (only the top level: nested sets often have names differing only in case).
-  fetchPackage = n:
-    let
-      path = splitDots n;
-      exact = lookup path pkgs;
-      top = head path;
-      lowerTop = toLower top;
-      amended = if hasAttr lowerTop lowerNames then lookup ([ lowerNames.${lowerTop} ] ++ tail path) pkgs else { found = false; };
-      hit = if exact.found then exact else amended;
-    in
-    if path != [ ] && hit.found && isPackage hit.value then { ok = hit.value; } else { missing = n; };
-
-  requested = map fetchPackage (fromJSON packages);
-  missing = map (r: r.missing) (filter (r: r ? missing) requested);
-  allContents = (if isList contents then contents else [ contents ]) ++ map (r: r.ok) (filter (r: r ? ok) requested);
+  lookup = import ./nix/lookup-packages.nix pkgs (if isString packages then fromJSON packages else packages);
+  inherit (lookup) missing;
+  allContents = (if isList contents then contents else [ contents ]) ++ lookup.found;
 
   # --- Builders ----------------------------------------------------------------------------------
   # A derivation run by one of the programs, with its inputs as structured attributes. Layers are
@@ -112,10 +89,10 @@ let
     else if popularityHash == null then builtins.fetchurl popularityUrl
     else builtins.fetchurl { url = popularityUrl; sha256 = popularityHash; };
 
-  # 1. Group the closure into layers (one layer is kept for the customisation layer).
+  # 1. Group the closure into layers.
   grouping = run "group-layers" "${baseName}-grouped-layers.json" ({
     exportReferencesGraph.graph = allContents;
-    budget = maxLayers - 1;
+    inherit budget;
     outputs = [ "out" "explain" ];
   } // (if popularityFile != null then { popularity = popularityFile; } else { })
     // (if strategy != null then { inherit strategy; } else { }));
@@ -157,13 +134,14 @@ let
     manifest = manifestOutput.out;
   };
 
-  # The structured error the seed returned: every package that was not found, and no image.
+  # The structured error Nixery (2019) returned: every package that was not found, and no image.
   notFound = run "layer-hash" "manifest-output.json" {
     mode = "text";
     text = toJSON { error = "not_found"; pkgs = missing; };
   };
 in
-if missing != [ ] then notFound // { inherit missing; imageName = baseName; }
+if problems != [ ] then throw "build-image.nix: ${concatStringsSep "\n  " ([ "" ] ++ problems)}"
+else if missing != [ ] then notFound // { inherit missing; imageName = baseName; }
 else manifestOutput // {
   inherit layout imageTag grouping;
   imageName = baseName;

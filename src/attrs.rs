@@ -29,7 +29,7 @@ pub fn present() -> bool {
     default_path().is_file()
 }
 
-/// The parsed attributes, with accessors that name the file and the attribute in every error.
+/// The parsed attributes; [`Attrs::input`] reads them into a program's typed input.
 pub struct Attrs {
     path: PathBuf,
     map: Map<String, Value>,
@@ -84,68 +84,6 @@ impl Attrs {
             };
             Error::invalid(&self.path, what)
         })
-    }
-
-    pub fn get(&self, name: &str) -> Option<&Value> {
-        self.map.get(name).filter(|v| !v.is_null())
-    }
-
-    pub fn string(&self, name: &str) -> Result<Option<&str>> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(v) => Err(self.bad(name, v, "a string")),
-        }
-    }
-
-    pub fn required_string(&self, name: &str) -> Result<&str> {
-        self.string(name)?.ok_or_else(|| Error::invalid(&self.path, format!("attribute `{name}` is missing")))
-    }
-
-    pub fn u64(&self, name: &str) -> Result<Option<u64>> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(v) => v.as_u64().map(Some).ok_or_else(|| self.bad(name, v, "a non-negative integer")),
-        }
-    }
-
-    pub fn bool(&self, name: &str) -> Result<bool> {
-        match self.get(name) {
-            None => Ok(false),
-            Some(Value::Bool(b)) => Ok(*b),
-            Some(v) => Err(self.bad(name, v, "a boolean")),
-        }
-    }
-
-    /// A list of strings; a single string counts as a list of one, as Nix allows for paths.
-    pub fn strings(&self, name: &str) -> Result<Vec<String>> {
-        match self.get(name) {
-            None => Ok(Vec::new()),
-            Some(Value::String(s)) => Ok(vec![s.clone()]),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| self.bad(name, v, "a list of strings")))
-                .collect(),
-            Some(v) => Err(self.bad(name, v, "a list of strings")),
-        }
-    }
-
-    /// The store path of output `name`, if the derivation has that output.
-    pub fn output(&self, name: &str) -> Option<PathBuf> {
-        self.map.get("outputs")?.get(name)?.as_str().map(PathBuf::from)
-    }
-
-    pub fn required_output(&self, name: &str) -> Result<PathBuf> {
-        self.output(name).ok_or_else(|| Error::invalid(&self.path, format!("the derivation has no output `{name}`")))
-    }
-
-    fn bad(&self, name: &str, v: &Value, want: &str) -> Error {
-        let mut shown = v.to_string();
-        if shown.len() > 80 {
-            shown.truncate(77);
-            shown.push_str("...");
-        }
-        Error::invalid(&self.path, format!("attribute `{name}` should be {want}, not {shown}"))
     }
 }
 

@@ -59,8 +59,8 @@ fn layers_of(packages: &str, pkgs_args: &str) -> Vec<(String, BTreeSet<String>)>
 }
 
 #[test]
-fn manifest_has_the_seed_shape_and_every_blob_matches_its_file() {
-    if !have_nix("manifest_has_the_seed_shape") {
+fn manifest_has_the_shape_of_nixery_2019_and_every_blob_matches_its_file() {
+    if !have_nix("manifest_has_the_shape_of_nixery_2019") {
         return;
     }
     let _g = lock();
@@ -330,4 +330,52 @@ fn the_flake_exposes_packages_overlay_and_lib() {
         let m: ManifestOutput = serde_json::from_slice(&fs::read(img).unwrap()).unwrap();
         assert!(!m.manifest.layers.is_empty());
     }
+}
+
+/// Each bad argument of build-image.nix is an evaluation error that names the argument and what
+/// is allowed, and nothing is built first (not even the grouping, the one import-from-derivation).
+#[test]
+fn bad_arguments_are_evaluation_errors_naming_the_argument_and_build_nothing() {
+    if !have_nix("bad_arguments_are_evaluation_errors") {
+        return;
+    }
+    let _g = lock();
+    let tools = static_tools();
+    // (arguments as Nix, the argument named, a word of what is allowed)
+    let strategies: Vec<&str> = nix_image_layers::layering::Strategy::ALL.iter().map(|s| s.name()).collect();
+    let known = strategies.join(", ");
+    let cases: Vec<(&str, &str, &str)> = vec![
+        (r#"name = "t"; packages = "not json";"#, "packages", "JSON list"),
+        (r#"name = "t"; packages = ''["hello" "busybox"]'';"#, "packages", "JSON list"),
+        (r#"name = "t"; packages = [ 1 ];"#, "packages", "list of strings"),
+        (r#"name = "Bad/Name:x";"#, "name", "lower-case"),
+        (r#"name = "t"; tag = "bad tag!";"#, "tag", "128"),
+        (r#"name = "t"; maxLayers = 1;"#, "maxLayers", "2 to 125"),
+        (r#"name = "t"; maxLayers = 300;"#, "maxLayers", "2 to 125"),
+        (r#"name = "t"; popularity = ./examples/pkgs.nix; popularityUrl = "http://127.0.0.1/p.json";"#, "popularity", "one of the two"),
+        (r#"name = "t"; strategy = "bogus";"#, "strategy", &known),
+        (r#"name = "t"; imageConfig = [ ];"#, "imageConfig", "attribute set"),
+    ];
+    for (args, arg, allowed) in cases {
+        let expr = format!(
+            "import ./build-image.nix {{ pkgs = import ./examples/pkgs.nix {{ }}; tools = {}; packages = ''[\"hello\"]''; {args} }}",
+            tools.display()
+        );
+        let o = Command::new("nix-build")
+            .args(["--option", "substituters", "", "--no-out-link", "--expr", &expr])
+            .current_dir(repo())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{args}: accepted");
+        assert!(err.contains(&format!("argument `{arg}`")) && err.contains(allowed), "{args}: {err}");
+        assert!(!err.contains("building '"), "{args}: built something before the error: {err}");
+    }
+    // The good forms of the same arguments are accepted: a Nix list for `packages`, the largest
+    // maxLayers, a tag of every allowed kind of character.
+    let ok = eval_json(&format!(
+        "(import ./build-image.nix {{ pkgs = import ./examples/pkgs.nix {{ }}; tools = {}; name = \"team/hello-world.v2\"; tag = \"v1.2_3-x\"; packages = [ \"hello\" ]; maxLayers = 125; strategy = \"nixery\"; }}).imageName",
+        tools.display()
+    ));
+    assert_eq!(ok, "hello-world.v2");
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use nix_image_layers::attrs::{self, Attrs};
 use nix_image_layers::digest::{Digests, digest_file};
 use nix_image_layers::layering::human_size;
@@ -32,96 +32,142 @@ struct Cli {
     mode: Mode,
 }
 
-/// What layer-hash does: one subcommand on the command line, one `mode` as a builder.
-#[derive(Subcommand, serde::Deserialize)]
-#[serde(tag = "mode", rename_all = "lowercase", rename_all_fields = "camelCase")]
+/// What layer-hash does: one subcommand on the command line, one `mode` as a builder; each
+/// mode's inputs are one struct that both front ends fill.
+#[derive(Subcommand)]
 enum Mode {
     /// Write the layer of some store paths and print its {"sha256", "md5", "size"}
-    Layer {
-        /// The tarball to write
-        #[arg(long, value_name = "FILE")]
-        out: PathBuf,
-        /// Also write the layer's record {size, sha256, md5, path} to this file
-        #[arg(long, value_name = "FILE")]
-        #[serde(default)]
-        record: Option<PathBuf>,
-        /// The store directory [default: $NIX_STORE_DIR, else /nix/store]
-        #[arg(long, value_name = "DIR")]
-        #[serde(default)]
-        store_dir: Option<PathBuf>,
-        /// The mtime of every entry, in seconds since the epoch
-        #[arg(long, default_value_t = DEFAULT_MTIME)]
-        #[serde(default = "default_mtime")]
-        mtime: u64,
-        /// Store paths to pack (direct children of the store directory)
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
-    },
+    Layer(LayerArgs),
     /// Write the customisation layer: the symlinkJoin of CONTENTS at / (first listed wins)
-    Customisation {
-        /// The tarball to write
-        #[arg(long, value_name = "FILE")]
-        out: PathBuf,
-        /// Also write the layer's record {size, sha256, md5, path} to this file
-        #[arg(long, value_name = "FILE")]
-        #[serde(default)]
-        record: Option<PathBuf>,
-        /// The mtime of every entry, in seconds since the epoch
-        #[arg(long, default_value_t = DEFAULT_MTIME)]
-        #[serde(default = "default_mtime")]
-        mtime: u64,
-        /// Top-level contents of the image, in priority order
-        #[serde(default)]
-        contents: Vec<PathBuf>,
-    },
+    Customisation(CustomisationArgs),
     /// Write the image config and manifest-output.json from layer records, bottom layer first
-    Manifest {
-        /// Where manifest-output.json goes; `-` is stdout
-        #[arg(long, value_name = "FILE")]
-        out: PathBuf,
-        /// Where the image config goes
-        #[arg(long, value_name = "FILE")]
-        config: PathBuf,
-        /// The config's path as layerLocations should name it [default: --config, made absolute]
-        #[arg(long, value_name = "PATH")]
-        #[serde(default)]
-        config_path: Option<String>,
-        /// The Nix system of the image (x86_64-linux, aarch64-linux, ...)
-        #[arg(long, value_name = "SYSTEM")]
-        image_system: String,
-        /// The image config's `config` object as JSON (Cmd, Env, ...)
-        #[arg(long, value_name = "JSON", default_value = "{}")]
-        #[serde(default)]
-        image_config: ImageConfig,
-        /// Files holding a layer record {size, sha256, md5, path}, or a list of them
-        #[arg(required = true)]
-        layers: Vec<PathBuf>,
-    },
+    Manifest(ManifestArgs),
     /// Lay an image out in skopeo's dir: format (manifest.json, version, blobs as symlinks)
-    Layout {
-        /// manifest-output.json of the image
-        #[arg(long, value_name = "FILE")]
-        manifest: PathBuf,
-        /// The directory to create
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
-    },
+    Layout(LayoutArgs),
     /// Write TEXT to a file (so that even an error result needs no stdenv)
-    Text {
-        /// The file to write; `-` is stdout
-        #[arg(long, value_name = "FILE")]
-        out: PathBuf,
-        text: String,
-    },
+    Text(TextArgs),
     /// Write [{size, sha256, md5, path}] of existing files
-    Hash {
-        /// Where the records go; `-` is stdout
-        #[arg(long, value_name = "FILE", default_value = "-")]
-        #[serde(default = "stdout")]
-        out: PathBuf,
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-    },
+    Hash(HashArgs),
+}
+
+#[derive(Args, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LayerArgs {
+    /// The tarball to write
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Also write the layer's record {size, sha256, md5, path} to this file
+    #[arg(long, value_name = "FILE")]
+    #[serde(default)]
+    record: Option<PathBuf>,
+    /// The store directory [default: $NIX_STORE_DIR, else /nix/store]
+    #[arg(long, value_name = "DIR")]
+    #[serde(default)]
+    store_dir: Option<PathBuf>,
+    /// The mtime of every entry, in seconds since the epoch
+    #[arg(long, default_value_t = DEFAULT_MTIME)]
+    #[serde(default = "default_mtime")]
+    mtime: u64,
+    /// Store paths to pack (direct children of the store directory)
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+}
+
+#[derive(Args, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CustomisationArgs {
+    /// The tarball to write
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Also write the layer's record {size, sha256, md5, path} to this file
+    #[arg(long, value_name = "FILE")]
+    #[serde(default)]
+    record: Option<PathBuf>,
+    /// The mtime of every entry, in seconds since the epoch
+    #[arg(long, default_value_t = DEFAULT_MTIME)]
+    #[serde(default = "default_mtime")]
+    mtime: u64,
+    /// Top-level contents of the image, in priority order
+    #[serde(default)]
+    contents: Vec<PathBuf>,
+}
+
+#[derive(Args, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ManifestArgs {
+    /// Where manifest-output.json goes; `-` is stdout
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Where the image config goes
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// The config's path as layerLocations should name it [default: --config, made absolute]
+    #[arg(long, value_name = "PATH")]
+    #[serde(default)]
+    config_path: Option<String>,
+    /// The Nix system of the image (x86_64-linux, aarch64-linux, ...)
+    #[arg(long, value_name = "SYSTEM")]
+    image_system: String,
+    /// The image config's `config` object as JSON (Cmd, Env, ...)
+    #[arg(long, value_name = "JSON", default_value = "{}")]
+    #[serde(default)]
+    image_config: ImageConfig,
+    /// Files holding a layer record {size, sha256, md5, path}, or a list of them
+    #[arg(required = true)]
+    layers: Vec<PathBuf>,
+}
+
+#[derive(Args, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LayoutArgs {
+    /// manifest-output.json of the image
+    #[arg(long, value_name = "FILE")]
+    manifest: PathBuf,
+    /// The directory to create
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+#[derive(Args, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TextArgs {
+    /// The file to write; `-` is stdout
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    text: String,
+}
+
+#[derive(Args, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HashArgs {
+    /// Where the records go; `-` is stdout
+    #[arg(long, value_name = "FILE", default_value = "-")]
+    #[serde(default = "stdout")]
+    out: PathBuf,
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
+impl Mode {
+    /// The mode a builder's attribute `mode` names (a subcommand's name), with its inputs.
+    fn from_attrs(a: &Attrs) -> Result<Mode> {
+        #[derive(serde::Deserialize)]
+        struct Tag {
+            mode: String,
+        }
+        Ok(match a.input::<Tag>()?.mode.as_str() {
+            "layer" => Mode::Layer(a.input()?),
+            "customisation" => Mode::Customisation(a.input()?),
+            "manifest" => Mode::Manifest(a.input()?),
+            "layout" => Mode::Layout(a.input()?),
+            "text" => Mode::Text(a.input()?),
+            "hash" => Mode::Hash(a.input()?),
+            other => {
+                let known: Vec<String> = Cli::command().get_subcommands().map(|c| c.get_name().to_string()).collect();
+                return Err(Error::Invalid { path: a.path().to_path_buf(), what: format!("attribute `mode` is `{other}`; expected one of {}", known.join(", ")) });
+            }
+        })
+    }
 }
 
 fn default_mtime() -> u64 {
@@ -159,7 +205,7 @@ impl<'de> serde::Deserialize<'de> for ImageConfig {
 
 fn main() -> ExitCode {
     let mode = if std::env::args_os().len() == 1 && attrs::present() {
-        Attrs::load(&attrs::default_path()).and_then(|a| a.input::<Mode>())
+        Attrs::load(&attrs::default_path()).and_then(|a| Mode::from_attrs(&a))
     } else {
         Ok(Cli::parse().mode)
     };
@@ -174,7 +220,7 @@ fn main() -> ExitCode {
 
 fn run(mode: Mode) -> Result<()> {
     match mode {
-        Mode::Layer { out, record, store_dir, mtime, paths } => {
+        Mode::Layer(LayerArgs { out, record, store_dir, mtime, paths }) => {
             if paths.is_empty() {
                 return Err(Error::Usage("no store paths to pack (argument PATHS, attribute `paths`): a layer needs store paths".into()));
             }
@@ -183,21 +229,21 @@ fn run(mode: Mode) -> Result<()> {
             finish_layer(&out, record.as_deref(), &d)?;
             print_json(&d)
         }
-        Mode::Customisation { out, record, mtime, contents } => {
+        Mode::Customisation(CustomisationArgs { out, record, mtime, contents }) => {
             let d = customisation_layer(&out, &contents, mtime)?;
             finish_layer(&out, record.as_deref(), &d)?;
             print_json(&d)
         }
-        Mode::Manifest { out, config, config_path, image_system, image_config, layers } => {
+        Mode::Manifest(ManifestArgs { out, config, config_path, image_system, image_config, layers }) => {
             let config_path = match config_path {
                 Some(p) => p,
                 None => std::path::absolute(&config).map_err(|source| Error::Write { path: config.clone(), source })?.display().to_string(),
             };
             write_manifest(&layers, &image_system, image_config.0, &out, &config, &config_path)
         }
-        Mode::Layout { manifest, out } => layout(&manifest, &out),
-        Mode::Text { out, text } => write_output(&out, text.as_bytes()),
-        Mode::Hash { out, files } => {
+        Mode::Layout(LayoutArgs { manifest, out }) => layout(&manifest, &out),
+        Mode::Text(TextArgs { out, text }) => write_output(&out, text.as_bytes()),
+        Mode::Hash(HashArgs { out, files }) => {
             let records = files
                 .iter()
                 .map(|f| Ok(BlobRecord::new(digest_file(f)?, f.display().to_string())))
@@ -302,4 +348,24 @@ fn json_line<T: serde::Serialize>(v: &T) -> Vec<u8> {
     let mut bytes = serde_json::to_vec(v).expect("serialises");
     bytes.push(b'\n');
     bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every subcommand is a builder mode of the same name: no mode exists in one front end only.
+    #[test]
+    fn every_subcommand_is_a_builder_mode() {
+        let d = tempfile::tempdir().unwrap();
+        for sub in Cli::command().get_subcommands() {
+            let name = sub.get_name();
+            let path = d.path().join("attrs.json");
+            std::fs::write(&path, format!(r#"{{"mode": "{name}"}}"#)).unwrap();
+            let a = Attrs::load(&path).unwrap();
+            // Missing attributes, but a known mode: the error names an attribute, not the mode.
+            let e = Mode::from_attrs(&a).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(!e.contains("attribute `mode`"), "{name}: {e}");
+        }
+    }
 }

@@ -110,11 +110,9 @@ pub fn generate(shape: &Shape) -> Closure {
     for r in refs.iter().flatten() {
         referenced[*r as usize] = true;
     }
-    for i in 0..n.saturating_sub(apps) {
-        if !referenced[i] {
-            let j = i + 1 + rng.below(n - i - 1);
-            refs[j].push(i as NodeId);
-        }
+    for (i, _) in referenced.iter().enumerate().take(n.saturating_sub(apps)).filter(|&(_, &r)| !r) {
+        let j = i + 1 + rng.below(n - i - 1);
+        refs[j].push(i as NodeId);
     }
     let names: Vec<String> =
         (0..n).map(|i| store_path(shape.seed, i, &format!("{}-{}.{}", if i < shape.core { "lib" } else { "pkg" }, i, i % 7))).collect();

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every test: installs what the tests need where it is missing (Debian, as root: Nix, busybox,
+# the registry and its clients, podman), then clippy with warnings as errors, then the suite.
+#   tests/run.sh                 # extra arguments go to `cargo test`
+# Elsewhere (not root, or not Debian) it prints the one command that installs the rest, and the
+# tests that need a missing tool say SKIPPED; under CI=true they fail instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# Nix (2.8) for the image tests; busybox-static is the example package set's only builder; the
+# registry and its clients (skopeo, docker-registry, umoci, oci-image-tool) and podman with runc
+# for the pull-and-run test; GNU tar, openssl and python3 for the other tests.
+packages=(nix-bin busybox-static skopeo docker-registry umoci oci-image-tool podman runc
+          git tar openssl python3 time bc ca-certificates)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "tests/run.sh: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q "${missing[@]}"
+  else
+    echo "tests/run.sh: missing ${missing[*]}; install them with:" >&2
+    echo "  sudo apt-get install ${missing[*]}" >&2
+    if [ "${CI:-}" = true ]; then exit 1; fi
+  fi
+fi
+export PATH="$HOME/.cargo/bin:$PATH"
+cargo clippy --release --all-targets --quiet -- -D warnings
+cargo test --release "$@"
