@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark: group-layers on synthetic nixpkgs-shaped closures of 1k, 10k and 100k paths.
-# Reports wall time (median of 5) and peak RSS, next to the seed's reference model (Python) and
+# Reports wall time (median of 5) and peak RSS, next to the reference model of Nixery (2019) (Python) and
 # process start-up (`group-layers --version`) measured in the same run as baselines.
 #   bash benches/group-layers.sh
 set -euo pipefail
@@ -33,6 +33,6 @@ for n in 1000 10000 100000; do
   done
   if [ -f "$model" ] && [ $n -le 10000 ]; then
     read -r t m < <(measure python3 "$model" --graph "$work/g.json" --pop "$work/p.json" --budget 95 --out "$work/m.json")
-    printf '%-8s %-24s %10s %10.1f\n' $n "seed model (python)" "$t" "$(echo "$m/1024" | bc -l)"
+    printf '%-8s %-24s %10s %10.1f\n' $n "Nixery (2019) model (python)" "$t" "$(echo "$m/1024" | bc -l)"
   fi
 done

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Whole-image build time: build-image.nix (ours) against the seed (Nixery 2019, made runnable by
+# Whole-image build time: build-image.nix (ours) against Nixery (2019) (made runnable by
 # ../shared/tools/seed-harness), in the same run, on the ankisyncd closure replayed as real store
 # paths (1.11 GB, 333 paths), no layer built yet; then the rebuild after one package changes.
 #   RUNS=5 bash benches/image-build.sh
@@ -57,7 +57,7 @@ timed() {
 }
 median() { sort -n | sed -n "$(( (RUNS + 1) / 2 ))p"; }
 
-# Warm-up: builds the seed's stand-in packages once, and checks the seed still fails with 2 jobs.
+# Warm-up: builds the stand-in packages of Nixery (2019) once, and checks Nixery (2019) still fails with 2 jobs.
 seed "$work/ankisyncd.nix" >/dev/null 2>&1; ours "$work/ankisyncd.nix" >/dev/null 2>&1
 clean
 if seed "$work/ankisyncd.nix" --max-jobs 2 >/dev/null 2>"$work/seed-jobs2.log"; then seed_jobs2="succeeded"; else seed_jobs2="FAILED ($(grep -o 'file changed as we read it' "$work/seed-jobs2.log" | head -1))"; fi
@@ -70,15 +70,15 @@ for r in $(seq "$RUNS"); do
   # Rebuild after one package changed: the old image exists, the changed closure is built.
   seed "$work/ankisyncd.nix" >/dev/null 2>&1; d=$(timed seed "$work/changed.nix")
   ours "$work/ankisyncd.nix" >/dev/null 2>&1; e=$(timed ours "$work/changed.nix")
-  echo "run $r: seed $a s, ours $b s, ours with 2 jobs $c s; after one change: seed $d s, ours $e s" >&2
+  echo "run $r: Nixery (2019) $a s, ours $b s, ours with 2 jobs $c s; after one change: Nixery (2019) $d s, ours $e s" >&2
   s+=("$a"); o+=("$b"); o2+=("$c"); su+=("$d"); ou+=("$e")
 done
 ms=$(printf '%s\n' "${s[@]}" | median); mo=$(printf '%s\n' "${o[@]}" | median); mo2=$(printf '%s\n' "${o2[@]}" | median)
 msu=$(printf '%s\n' "${su[@]}" | median); mou=$(printf '%s\n' "${ou[@]}" | median)
 printf 'ankisyncd closure, 96 layers, median of %d runs\n' "$RUNS"
-printf 'fresh image:      seed %6.2f s   ours %6.2f s (%.0f%% of the seed)   ours --max-jobs 2 %6.2f s   seed --max-jobs 2: %s\n' \
+printf 'fresh image:      Nixery (2019) %6.2f s   ours %6.2f s (%.0f%% of Nixery (2019))   ours --max-jobs 2 %6.2f s   Nixery (2019) --max-jobs 2: %s\n' \
   "$ms" "$mo" "$(echo "100 * $mo / $ms" | bc -l)" "$mo2" "$seed_jobs2"
-printf 'after one change: seed %6.2f s   ours %6.2f s (%.0f%% of the seed)\n' "$msu" "$mou" "$(echo "100 * $mou / $msu" | bc -l)"
+printf 'after one change: Nixery (2019) %6.2f s   ours %6.2f s (%.0f%% of Nixery (2019))\n' "$msu" "$mou" "$(echo "100 * $mou / $msu" | bc -l)"
 # What a registry client downloads after the change: layers whose digest is new.
 ours "$work/ankisyncd.nix" >/dev/null 2>&1; cp "$work/ours-result" "$work/before.json"
 ours "$work/changed.nix" >/dev/null 2>&1

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark: one layer of a multi-GB store-like tree, in the same run:
-#   (a) the seed's pipeline: GNU tar, then sha256sum, then openssl md5 | base64;
+#   (a) the pipeline of Nixery (2019): GNU tar, then sha256sum, then openssl md5 | base64;
 #   (b) md5 alone over the same tarball (openssl dgst -md5): the practical limit here;
 #   (c) layer-hash layer: tar, sha256 and md5 in one pass.
 # Throughput is tarball bytes per second, median of $RUNS runs; peak RSS of (c) from GNU time.
@@ -73,12 +73,12 @@ r_seed=() r_md5=() tp_seed=() tp_md5=() tp_ours=() rss=0
 for r in $(seq "$RUNS"); do
   a=$(timed "$work/ours.tar" seed_pipeline); c=$(timed "$work/seed.tar" ours); b=$(timed /nonexistent md5_alone)
   m=$(cat "$work/time"); if (( m > rss )); then rss=$m; fi
-  echo "run $r: seed $a s, md5 $b s, ours $c s" >&2
+  echo "run $r: Nixery (2019) $a s, md5 $b s, ours $c s" >&2
   tp_seed+=("$(echo "$bytes / $a / 1000000" | bc -l)"); tp_md5+=("$(echo "$bytes / $b / 1000000" | bc -l)"); tp_ours+=("$(echo "$bytes / $c / 1000000" | bc -l)")
   r_seed+=("$(echo "$a / $c" | bc -l)"); r_md5+=("$(echo "100 * $b / $c" | bc -l)")
 done
 printf 'layer: %.2f GB, %d runs, medians\n' "$(echo "$bytes / 1000000000" | bc -l)" "$RUNS"
-printf '(a) seed pipeline (tar; sha256sum; openssl md5) %8.0f MB/s\n' "$(printf '%s\n' "${tp_seed[@]}" | median)"
+printf '(a) Nixery (2019) pipeline (tar; sha256sum; openssl md5) %8.0f MB/s\n' "$(printf '%s\n' "${tp_seed[@]}" | median)"
 printf '(b) md5 alone (openssl dgst -md5)               %8.0f MB/s\n' "$(printf '%s\n' "${tp_md5[@]}" | median)"
 printf '(c) layer-hash layer                            %8.0f MB/s   peak RSS %.1f MB\n' "$(printf '%s\n' "${tp_ours[@]}" | median)" "$(echo "$rss / 1024" | bc -l)"
 printf 'per-run ratios: layer-hash / seed = %.2f x, layer-hash / md5-alone = %.0f%%\n' "$(printf '%s\n' "${r_seed[@]}" | median)" "$(printf '%s\n' "${r_md5[@]}" | median)"

@@ -1,12 +1,28 @@
 #!/usr/bin/env bash
-# Builds an image from the example package set (examples/pkgs.nix), on a machine with Nix and
-# cargo but no nixpkgs: builds the two programs with cargo (statically linked, so they also run
-# in the Nix sandbox), then the image with build-image.nix, and says where it is and how to push it.
+# Builds an image from the example package set (examples/pkgs.nix), on a machine with cargo but
+# no nixpkgs: installs Nix and busybox where they are missing (Debian, as root; elsewhere it says
+# the command), builds the two programs with cargo (statically linked, so they also run in the
+# Nix sandbox), then the image with build-image.nix, and says where it is and how to push it.
 #   examples/build-image.sh [PACKAGES_JSON] [NAME]      e.g. examples/build-image.sh '["hello", "busybox"]' hello
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packages=${1:-'["hello", "busybox"]'}
 name=${2:-hello}
+
+# Nix to build with; Debian's static busybox is the example package set's only builder.
+missing=()
+command -v nix-build >/dev/null || missing+=(nix-bin)
+dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "install ok installed" || missing+=(busybox-static)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing ${missing[*]}..." >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2
+  else
+    echo "this needs ${missing[*]}; on Debian or Ubuntu: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+fi
 
 host=$(rustc -vV | sed -n 's/^host: //p')
 echo "building group-layers and layer-hash (static, $host)..." >&2

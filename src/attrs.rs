@@ -47,7 +47,7 @@ impl Attrs {
 
     /// The attributes without those named in `skipped`, whose values are checked as JSON but not
     /// kept: a reference graph Nix exported is read by [`crate::graph::Closure`] from the same
-    /// bytes, and as a tree of values a 100k-path graph took a quarter of a grouping.
+    /// bytes, and as a tree of values a large graph costs a good part of a grouping.
     pub fn parse_without(path: &Path, bytes: &[u8], skipped: &[&str]) -> Result<Attrs> {
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let parsed = de.deserialize_any(Object { skipped }).and_then(|map| de.end().map(|()| map));

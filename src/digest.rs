@@ -1,7 +1,7 @@
 //! Digests of a byte stream computed while it is written: sha256 (hex), md5 (base64) and size.
 //!
 //! A registry needs a layer's sha256; Nixery-style servers also compare a base64 md5. Computing
-//! them one after the other, as the seed did (`sha256sum`, then `openssl dgst -md5`), reads every
+//! them one after the other, as Nixery (2019) did (`sha256sum`, then `openssl dgst -md5`), reads every
 //! layer three times and costs the sum of both hashes. Here the bytes are produced once into
 //! fixed-size chunks, and each chunk is handed to two threads: one runs md5, the slowest step; the
 //! other runs sha256 and writes the chunk to the output file. Throughput is then bounded by md5

@@ -1,6 +1,6 @@
-//! The image config and the registry manifest, in the seed's exact format.
+//! The image config and the registry manifest, in the exact format of Nixery (2019).
 //!
-//! The seed built both with Nix's `builtins.toJSON`, which sorts object keys and writes no
+//! Nixery (2019) built both with Nix's `builtins.toJSON`, which sorts object keys and writes no
 //! whitespace; registries and Nixery-style servers hash these bytes, so ours are the same bytes:
 //! every object below declares its fields in sorted order and is written compactly.
 //!
@@ -24,7 +24,7 @@ pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.docker.container.image.v1+j
 pub const LAYER_MEDIA_TYPE: &str = "application/vnd.docker.image.rootfs.diff.tar";
 
 /// A blob in the store with its digests: what `layer-hash hash` prints and what each layer
-/// derivation records next to its tarball. Field order is the seed's (`jq` kept insertion order).
+/// derivation records next to its tarball. Field order is that of Nixery (2019) (`jq` kept insertion order).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlobRecord {
     pub size: u64,

@@ -27,7 +27,7 @@ use tar::{EntryType, Header};
 use crate::digest::HashingSink;
 use crate::error::{Error, Result};
 
-/// The mtime of every entry unless told otherwise: 1970-01-01T00:00:01Z, as the seed's
+/// The mtime of every entry unless told otherwise: 1970-01-01T00:00:01Z, as Nixery (2019)'s
 /// `SOURCE_DATE_EPOCH`.
 pub const DEFAULT_MTIME: u64 = 1;
 

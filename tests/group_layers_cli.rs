@@ -155,8 +155,8 @@ fn empty_closure_gives_an_empty_list() {
     assert_eq!(fs::read_to_string(d.path().join("out.json")).unwrap(), "[]\n");
 }
 
-/// Same partition as the seed's program (its reference model) on the real graphs and on
-/// synthetic ones, wherever the seed's result is not itself ambiguous.
+/// Same partition as the program of Nixery (2019) (its reference model) on the real graphs and on
+/// synthetic ones, wherever its result is not itself ambiguous.
 #[test]
 fn nixery_partition_matches_the_seed_model() {
     let model = common::shared().join("tools/seed-harness/group-layers-model.py");

@@ -217,7 +217,7 @@ fn digests_agree_with_sha256sum_openssl_and_stat() {
     assert_eq!(printed["size"], sh("stat -c %s layer.tar").trim().parse::<u64>().unwrap());
     let keys: Vec<&str> = printed.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(keys.len(), 3);
-    // `hash` prints the seed's record for existing files.
+    // `hash` prints the record of Nixery (2019) for existing files.
     let o = run(d.path(), &[os("hash"), os("layer.tar")]);
     assert!(o.status.success());
     let text = String::from_utf8(o.stdout).unwrap();

@@ -103,7 +103,7 @@ fn run(input: Input, graph_bytes: Option<Vec<u8>>) -> Result<()> {
     }
     let graph = input.graph.clone().unwrap_or_else(attrs::default_path);
     let opts = Options { budget: input.budget, popular_threshold: input.popular_threshold, big_threshold: input.big_threshold };
-    // Two independent files, read and parsed on two threads (a tenth of a 100k-path run).
+    // Two independent files, read and parsed on two threads (on large closures each takes a good part of the run).
     let (closure, pop) = std::thread::scope(|scope| {
         let pop = scope.spawn(|| match &input.popularity {
             Some(p) => Popularity::load(p),
@@ -135,7 +135,7 @@ fn run(input: Input, graph_bytes: Option<Vec<u8>>) -> Result<()> {
     if input.out != Path::new("-") {
         eprintln!("wrote {} layers to {}", layers.len(), input.out.display());
     }
-    // The process ends here: freeing a 100k-path graph string by string would cost a tenth of
+    // The process ends here: freeing a large graph string by string would cost a good part of
     // the run, and the kernel reclaims it at once.
     std::mem::forget(closure);
     Ok(())

@@ -18,9 +18,9 @@
 //! closures, each a minimum cut; all arithmetic is on integers. This is for judging layerings
 //! ([`super::evaluate`]), on closures of up to [`LIMIT`] paths.
 //!
-//! Inside a large block the density bound can be loose: over updates of every path of
-//! ankisyncd it gives 29.2% where the least possible is at least 30.24%. Solving the blocks
-//! exactly needs an integer program, which `benches/chain-optimum.py` does with a MIP solver, in
+//! Inside a large block the density bound can be loose (docs/evaluation.md has a measured case).
+//! Solving the blocks
+//! exactly needs an integer program, which `tools/chain-optimum.py` does with a MIP solver, in
 //! minutes rather than the milliseconds this takes.
 
 use crate::graph::walk::reach;

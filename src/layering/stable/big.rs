@@ -11,17 +11,14 @@ use super::PAIRWISE_LIMIT;
 /// sizes, see [`rounded`]), the largest first (ties by name), at most the square root of the
 /// budget and a quarter of it, so that the rest of the closure keeps most of the layers: each
 /// path held apart forces one more merge elsewhere, and in images a few paths apart forced merges
-/// are where their layers start to differ (on ankisyncd's images, a quarter of 95 cost more sharing
-/// than it gained; the square root, 5 of 20 and 10 of 95, gains at both budgets).
+/// are where their layers start to differ.
 ///
 /// Closures the tree phase reduces first (over [`PAIRWISE_LIMIT`] paths) hold more apart: paths
 /// of at least an eighth of an average layer, at most half the budget. The tree phase has no
-/// alone part (see [`ALONE_PATHS`]), so there mid-size paths go into their dominators' groups,
-/// while the smaller images of the same packages, which skip that phase, keep them alone: each
-/// such path was stored twice. On the synthetic closures of 10k paths at budget 95 this took
-/// storage from 1.043 to 1.032 (auto-layer: 1.033; seeds 2 and 3: 1.055 to 1.033, 1.129 to
-/// 1.086), for 1.2 points more blob re-pull (5.5%, auto-layer 70%). Below the limit the pairwise
-/// phase's alone part does this work, and more paths held apart only forced other merges.
+/// alone part (see [`super::ALONE_PATHS`]), so there mid-size paths would go into their
+/// dominators' groups while the smaller images of the same packages, which skip that phase, keep
+/// them alone, and each such path would be stored twice. Below the limit the pairwise phase's
+/// alone part does this work. Measured effects: docs/evaluation.md.
 pub(super) fn big_paths(closure: &Closure, rank: &[u32], budget: usize) -> Vec<bool> {
     let size = |i: NodeId| u128::from(rounded(closure.nar_size(i)));
     let total: u128 = (0..closure.len() as NodeId).map(size).sum();

@@ -54,11 +54,8 @@ const BASE_WEIGHT: u128 = 4;
 /// are smaller than this one keep more of their paths alone, and a layer is shared only by its
 /// exact set of paths: a path merged here, but alone in a smaller image, is stored twice. The
 /// storage part of a merge's cost cannot see this, as it counts images holding one group but
-/// not the other, not images whose budget lets them keep both apart. On ankisyncd's images of
-/// 1 to 4 packages at budget 95, 32 took storage from 1.28 to 1.15 (16: 1.17), with re-pull
-/// within 0.3 point; 64 split its images of top-level packages (storage 1.02 to 1.21). The tree
-/// phase leaves this part out: there it re-pulled up to 0.8 point more (synthetic closures of
-/// 3k paths, budget 20) and stored no less.
+/// not the other, not images whose budget lets them keep both apart. The value and why the tree
+/// phase leaves this part out: docs/evaluation.md.
 pub const ALONE_PATHS: u128 = 32;
 
 /// What both phases know of the closure.

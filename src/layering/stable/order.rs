@@ -72,7 +72,7 @@ fn improve_order(cx: &Ctx, order: &mut Vec<Group>) {
 
 /// The order the pairwise phase's chain costs refer to (see [`Ctx::chain_cost`]): its starting
 /// groups in the greedy order of [`order_bottom_up`], without the local search, which here would
-/// cost more than it gains (on 10k paths, a tenth of a second per round for no better layers).
+/// cost more than it gains (on large closures, time for no better layers).
 /// Sets each group's position (from 1) and returns how many paths the first `t` groups depend on
 /// together, for every `t`.
 pub(super) fn reference_order(cx: &Ctx, groups: Vec<Group>) -> (Vec<Group>, Vec<u64>) {

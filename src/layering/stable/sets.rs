@@ -20,7 +20,7 @@ pub(super) fn weights(closure: &Closure, pop: &Popularity) -> Vec<u8> {
 pub(super) fn name_rank(closure: &Closure, names: &[&str]) -> Vec<u32> {
     // The first 16 bytes of a name, zero-padded, as one integer: where two of them differ they
     // order the names as the bytes do, so the string comparisons are left to equal prefixes
-    // (100k names: 19 ms -> 8 ms).
+    // (half the sort's time on large closures).
     let prefix = |name: &str| {
         let mut head = [0u8; 16];
         let n = name.len().min(16);

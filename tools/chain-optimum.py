@@ -2,7 +2,7 @@
 """The least chain re-pull that any layering of a closure can reach, over updates of every path.
 
     pip install highspy networkx
-    python3 benches/chain-optimum.py ../shared/data/ankisyncd.multiroot.attrs.json
+    python3 tools/chain-optimum.py ../shared/data/ankisyncd.multiroot.attrs.json
 
 `layer-eval` reports a chain floor (src/chain_floor.rs) that is cheap and always valid but can be
 loose: on ankisyncd it says 29.2% where, as this script shows, nothing goes below 30.24%. This
