@@ -358,7 +358,7 @@ fn bad_arguments_are_evaluation_errors_naming_the_argument_and_build_nothing() {
     ];
     for (args, arg, allowed) in cases {
         let expr = format!(
-            "import ./build-image.nix {{ pkgs = import ./examples/pkgs.nix {{ }}; tools = {}; packages = ''[\"hello\"]''; {args} }}",
+            "import ./build-image.nix ({{ pkgs = import ./examples/pkgs.nix {{ }}; tools = {}; packages = ''[\"hello\"]''; }} // {{ {args} }})",
             tools.display()
         );
         let o = Command::new("nix-build")
@@ -378,4 +378,30 @@ fn bad_arguments_are_evaluation_errors_naming_the_argument_and_build_nothing() {
         tools.display()
     ));
     assert_eq!(ok, "hello-world.v2");
+}
+
+/// Names whose value throws in real nixpkgs (a removed alias, a package set of another platform,
+/// an unfree package refused by the meta check) and a plain string attribute (`system`) are
+/// `not_found`, all of them, instead of aborting the evaluation or landing in the image; the
+/// other names are unaffected. The stand-in nixpkgs has one of each.
+#[test]
+fn names_that_throw_or_are_plain_strings_are_not_found_and_abort_nothing() {
+    if !have_nix("names_that_throw_or_are_plain_strings") {
+        return;
+    }
+    let _g = lock();
+    let standin = format!("import ./tests/nix/stand-in-nixpkgs {{ prebuilt = {}; }}", static_tools().display());
+    let image = |packages: &str| {
+        format!("import ./build-image.nix {{ pkgs = {standin}; tools = {}; name = \"t\"; packages = ''{packages}''; }}", static_tools().display())
+    };
+    let bad = r#"["hello", "atom", "system", "unfreeTool", "pkgsi686Linux.hello", "nosuch"]"#;
+    let out = nix_build(&["--expr", &image(bad)]);
+    let result: serde_json::Value = serde_json::from_str(&fs::read_to_string(out.trim()).unwrap()).unwrap();
+    assert_eq!(
+        result,
+        serde_json::json!({"error": "not_found", "pkgs": ["atom", "system", "unfreeTool", "pkgsi686Linux.hello", "nosuch"]})
+    );
+    // The good name alone still gives an image.
+    let ok = eval_json(&format!("({}).imageName", image(r#"["hello"]"#)));
+    assert_eq!(ok, "t");
 }

@@ -16,7 +16,17 @@ let
     then import ./pkgs.nix { inherit system; busyboxDir = ./busybox; }
     else import ../../../examples/pkgs.nix { inherit system; };
   base = final: examples // {
+    # A plain string, as nixpkgs' `system` is: not a package.
     inherit system;
+    # Names whose value throws, as in real nixpkgs: a removed package (pkgs/top-level/aliases.nix
+    # does exactly this), a package set for another platform, and an unfree package, whose
+    # derivation is there but whose drvPath and outPath throw from the meta check
+    # (pkgs/stdenv/generic/check-meta.nix through lib.extendDerivation).
+    atom = throw "'atom' has been removed from nixpkgs, as it was archived upstream.";
+    pkgsi686Linux = throw "i686 Linux package set can only be used with the x86 family.";
+    unfreeTool =
+      let refuse = throw "Package ‘unfree-tool-1.0’ has an unfree license (‘unfree’), refusing to evaluate.";
+      in { type = "derivation"; name = "unfree-tool-1.0"; meta.license.free = false; drvPath = refuse; outPath = refuse; };
     rustPlatform.buildRustPackage = args:
       derivation {
         name = "${args.pname}-${args.version}";
