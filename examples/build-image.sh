@@ -10,19 +10,10 @@ packages=${1:-'["hello", "busybox"]'}
 name=${2:-hello}
 
 # Nix to build with; Debian's static busybox is the example package set's only builder.
-missing=()
-command -v nix-build >/dev/null || missing+=(nix-bin)
-dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "install ok installed" || missing+=(busybox-static)
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "installing ${missing[*]}..." >&2
-    DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2
-  else
-    echo "this needs ${missing[*]}; on Debian or Ubuntu: sudo apt-get install ${missing[*]}" >&2
-    exit 1
-  fi
-fi
+# Nix installed some other way is fine too.
+needed=(busybox-static)
+command -v nix-build >/dev/null || needed+=(nix-bin)
+tools/need-packages.sh "${needed[@]}"
 
 host=$(rustc -vV | sed -n 's/^host: //p')
 echo "building group-layers and layer-hash (static, $host)..." >&2

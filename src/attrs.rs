@@ -29,10 +29,14 @@ pub fn present() -> bool {
     default_path().is_file()
 }
 
-/// The parsed attributes; [`Attrs::input`] reads them into a program's typed input.
+/// The parsed attributes as a program's input sees them: every attribute by its name, and every
+/// output of the derivation by its name too (`out`, `record`, ...), so that an input struct names
+/// a file it writes the same way whether a flag or an output gives it. Attributes set to `null`
+/// are left out, as Nix writes `null` for an attribute set to null. [`Attrs::input`] reads them
+/// into a program's typed input.
 pub struct Attrs {
     path: PathBuf,
-    map: Map<String, Value>,
+    view: Value,
 }
 
 impl Attrs {
@@ -52,7 +56,15 @@ impl Attrs {
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let parsed = de.deserialize_any(Object { skipped }).and_then(|map| de.end().map(|()| map));
         match parsed {
-            Ok(Some(map)) => Ok(Attrs { path: path.to_path_buf(), map }),
+            Ok(Some(mut map)) => {
+                if let Some(Value::Object(outputs)) = map.get("outputs").cloned() {
+                    for (name, out) in outputs {
+                        map.entry(name).or_insert(out);
+                    }
+                }
+                map.retain(|_, v| !v.is_null());
+                Ok(Attrs { path: path.to_path_buf(), view: Value::Object(map) })
+            }
             Ok(None) => Err(Error::invalid(path, "structured attributes are not a JSON object")),
             Err(source) => Err(Error::Json { path: path.to_path_buf(), source }),
         }
@@ -62,20 +74,9 @@ impl Attrs {
         &self.path
     }
 
-    /// The attributes as a program's typed input: every attribute by its name, and every output
-    /// of the derivation by its name too (`out`, `record`, ...), so that an input struct names a
-    /// file it writes the same way whether a flag or an output gives it. An error names the
-    /// attribute.
+    /// The attributes as a program's typed input (or part of it); an error names the attribute.
     pub fn input<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
-        let mut map = self.map.clone();
-        if let Some(Value::Object(outputs)) = self.map.get("outputs") {
-            for (name, path) in outputs {
-                map.entry(name.clone()).or_insert_with(|| path.clone());
-            }
-        }
-        // Nix writes `null` for an attribute set to null: the same as leaving it out.
-        map.retain(|_, v| !v.is_null());
-        serde_path_to_error::deserialize(Value::Object(map)).map_err(|e| {
+        serde_path_to_error::deserialize(&self.view).map_err(|e| {
             let inner = e.inner().to_string();
             let what = match (e.path().to_string().as_str(), inner.strip_prefix("missing field ")) {
                 (".", Some(field)) => format!("attribute {field} is missing"),

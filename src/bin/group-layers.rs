@@ -126,10 +126,9 @@ fn run(input: Input, graph_bytes: Option<Vec<u8>>) -> Result<()> {
         input.strategy.name()
     );
     let layers = layering::group(&closure, &pop, input.strategy, &opts)?;
-    match input.explain.as_deref() {
-        Some(p) if p == Path::new("-") => eprint!("{}", layering::explain(&closure, &layers)),
-        Some(p) => write_output(p, layering::explain(&closure, &layers).as_bytes())?,
-        None => {}
+    if let Some(to) = input.explain.as_deref() {
+        let table = layering::explain(&closure, &layers);
+        if to == Path::new("-") { eprint!("{table}") } else { write_output(to, table.as_bytes())? }
     }
     write_output(&input.out, &layering::to_json(&closure, &layers))?;
     if input.out != Path::new("-") {

@@ -237,7 +237,7 @@ fn run(mode: Mode) -> Result<()> {
         Mode::Manifest(ManifestArgs { out, config, config_path, image_system, image_config, layers }) => {
             let config_path = match config_path {
                 Some(p) => p,
-                None => std::path::absolute(&config).map_err(|source| Error::Write { path: config.clone(), source })?.display().to_string(),
+                None => absolute(&config)?.display().to_string(),
             };
             write_manifest(&layers, &image_system, image_config.0, &out, &config, &config_path)
         }
@@ -286,11 +286,15 @@ fn log_done(out: &Path, d: &Digests, start: Instant) {
 
 fn finish_layer(out: &Path, record_file: Option<&Path>, d: &Digests) -> Result<()> {
     if let Some(record_file) = record_file {
-        let path = std::path::absolute(out).map_err(|source| Error::Write { path: out.to_path_buf(), source })?;
-        let record = BlobRecord::new(d.clone(), path.display().to_string());
+        let record = BlobRecord::new(d.clone(), absolute(out)?.display().to_string());
         write_output(record_file, &manifest::to_json(&record))?;
     }
     Ok(())
+}
+
+/// An output's absolute path, as records and layerLocations name files.
+fn absolute(out: &Path) -> Result<PathBuf> {
+    std::path::absolute(out).map_err(|source| Error::Write { path: out.to_path_buf(), source })
 }
 
 fn layout(manifest_file: &Path, out: &Path) -> Result<()> {

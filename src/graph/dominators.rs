@@ -4,6 +4,7 @@
 //! through `d`. Both the `nixery` strategy (its candidate layers) and `stable` (its tree phase)
 //! group paths along this tree.
 
+use super::walk::reach_into;
 use super::{Closure, NodeId};
 
 /// The dominator tree of a closure under a synthetic image root.
@@ -83,17 +84,10 @@ impl DomTree {
 fn unreached_sources(closure: &Closure, root_edges: &[NodeId]) -> Vec<NodeId> {
     let n = closure.len();
     let mut reached = vec![false; n];
-    let mut stack: Vec<NodeId> = Vec::new();
-    let visit = |from: &[NodeId], reached: &mut Vec<bool>, stack: &mut Vec<NodeId>| {
-        stack.extend(from.iter().copied().filter(|&r| !reached[r as usize]));
-        while let Some(x) = stack.pop() {
-            if std::mem::replace(&mut reached[x as usize], true) {
-                continue;
-            }
-            stack.extend(closure.nodes[x as usize].references.iter().copied().filter(|&r| !reached[r as usize]));
-        }
+    let visit = |from: &[NodeId], reached: &mut [bool]| {
+        reach_into(reached, from.iter().copied(), |x| &closure.nodes[x as usize].references, |_| true);
     };
-    visit(root_edges, &mut reached, &mut stack);
+    visit(root_edges, &mut reached);
     if reached.iter().all(|&r| r) {
         return Vec::new();
     }
@@ -106,10 +100,10 @@ fn unreached_sources(closure: &Closure, root_edges: &[NodeId]) -> Vec<NodeId> {
         }
     }
     let mut extra: Vec<NodeId> = (0..n as u32).filter(|&i| !reached[i as usize] && !has_unreached_referrer[i as usize]).collect();
-    visit(&extra.clone(), &mut reached, &mut stack);
+    visit(&extra, &mut reached);
     while let Some(first) = reached.iter().position(|r| !r) {
         extra.push(first as NodeId);
-        visit(&[first as NodeId], &mut reached, &mut stack);
+        visit(&[first as NodeId], &mut reached);
     }
     extra
 }

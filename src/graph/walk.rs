@@ -15,13 +15,24 @@ pub fn reach<'a>(
     within: impl Fn(NodeId) -> bool,
 ) -> Vec<bool> {
     let mut reached = vec![false; count];
-    let mut stack: Vec<NodeId> = starts.into_iter().filter(|&s| within(s)).collect();
+    reach_into(&mut reached, starts, next, within);
+    reached
+}
+
+/// [`reach`] that adds to marks already made: nodes marked before are neither entered again nor
+/// walked through, so a search can go on from where an earlier one stopped.
+pub fn reach_into<'a>(
+    reached: &mut [bool],
+    starts: impl IntoIterator<Item = NodeId>,
+    next: impl Fn(NodeId) -> &'a [NodeId],
+    within: impl Fn(NodeId) -> bool,
+) {
+    let mut stack: Vec<NodeId> = starts.into_iter().filter(|&s| !reached[s as usize] && within(s)).collect();
     while let Some(x) = stack.pop() {
         if !std::mem::replace(&mut reached[x as usize], true) {
             stack.extend(next(x).iter().copied().filter(|&r| !reached[r as usize] && within(r)));
         }
     }
-    reached
 }
 
 impl Closure {

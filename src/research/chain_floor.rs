@@ -19,9 +19,8 @@
 //! ([`super::evaluate`]), on closures of up to [`LIMIT`] paths.
 //!
 //! Inside a large block the density bound can be loose (docs/evaluation.md has a measured case).
-//! Solving the blocks
-//! exactly needs an integer program, which `tools/chain-optimum.py` does with a MIP solver, in
-//! minutes rather than the milliseconds this takes.
+//! Solving the blocks exactly needs an integer program, which `tools/chain-optimum.py` does with
+//! a MIP solver, in minutes rather than the milliseconds this takes.
 
 use crate::graph::walk::reach;
 use crate::graph::{Closure, NodeId};
