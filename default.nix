@@ -4,8 +4,8 @@
 #   nix-build -A tools                                   # bin/group-layers, bin/layer-hash
 #   (import ./default.nix { }).buildImage { name = "hello"; packages = ''["hello"]''; }
 {
-  # The package set to build the programs with (its rustPlatform), and the default package set
-  # images look their `packages` up in. Default: <nixpkgs>.
+  # The package set whose buildPackages.rustPlatform builds the programs, and the default package
+  # set images look their `packages` up in. Default: <nixpkgs>.
   pkgs ? import <nixpkgs> { },
 }:
 let

@@ -2,8 +2,14 @@
 # Rust tooling from Cargo.lock, so the build needs no network.
 #
 #   import ./nix/tools.nix { inherit pkgs; }
+#
+# The programs run as builders, on the build platform, so they are built with the package set of
+# the build platform (`pkgs.buildPackages`): with a cross package set such as
+# pkgsCross.aarch64-multiplatform on x86_64, `pkgs.rustPlatform` would make aarch64 programs that
+# cannot run where the image is built.
 {
-  # The package set whose `rustPlatform` builds the programs.
+  # The package set of the image; its `buildPackages.rustPlatform` builds the programs (Cargo.toml
+  # says which rustc they need: rust-version).
   pkgs,
 }:
 let
@@ -19,7 +25,7 @@ let
       in rel == "Cargo.toml" || rel == "Cargo.lock" || rel == "src" || builtins.substring 0 4 rel == "src/";
   };
 in
-pkgs.rustPlatform.buildRustPackage {
+(pkgs.buildPackages or pkgs).rustPlatform.buildRustPackage {
   pname = cargo.package.name;
   version = cargo.package.version;
   inherit src;

@@ -277,6 +277,14 @@ fn the_flake_exposes_packages_overlay_and_lib() {
         return;
     }
     let _g = lock();
+    // flake.lock is committed and matches flake.nix's inputs: locking again, offline and without
+    // writing, has nothing to fetch (a lock that no longer matched would need the network).
+    let o = Command::new("nix")
+        .args(["--extra-experimental-features", "nix-command flakes", "flake", "lock", "--no-update-lock-file", "--offline"])
+        .arg(format!("path:{}", repo().display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "flake.lock does not match flake.nix: {}", String::from_utf8_lossy(&o.stderr));
     // The stand-in as a flake: pure evaluation sees only its own directory, so the package set,
     // busybox and the prebuilt programs are copied into it.
     let d = tempfile::tempdir().unwrap();
@@ -404,4 +412,81 @@ fn names_that_throw_or_are_plain_strings_are_not_found_and_abort_nothing() {
     // The good name alone still gives an image.
     let ok = eval_json(&format!("({}).imageName", image(r#"["hello"]"#)));
     assert_eq!(ok, "t");
+}
+
+/// A cross package set (host aarch64-linux, built here): the programs are built with its
+/// `buildPackages`, so the builders run on this machine, and the image's config names the host
+/// architecture; through default.nix and through the overlay. With the host set's rustPlatform
+/// the programs would be aarch64 derivations this machine cannot build.
+#[test]
+fn cross_package_sets_build_the_programs_for_this_machine_and_the_image_for_the_host() {
+    if !have_nix("cross_package_sets_build_the_programs_for_this_machine") {
+        return;
+    }
+    let _g = lock();
+    let cross = |overlays: &str| {
+        format!(
+            "import ./tests/nix/stand-in-nixpkgs {{ prebuilt = {}; crossSystem = \"aarch64-linux\"; overlays = [ {overlays} ]; }}",
+            static_tools().display()
+        )
+    };
+    let tools = eval_json(&format!(
+        "let t = (import ./default.nix {{ pkgs = {}; }}).tools; in {{ inherit (t) system; here = builtins.currentSystem; }}",
+        cross("")
+    ));
+    assert_eq!(tools["system"], tools["here"], "the programs are built for the build machine");
+    let via_default = format!("((import ./default.nix {{ pkgs = {}; }}).buildImage {{ name = \"cross\"; packages = ''[\"hello\"]''; }}).config", cross(""));
+    let via_overlay = format!("(({}).buildRegistryImage {{ name = \"cross\"; packages = ''[\"hello\"]''; }}).config", cross("(import ./overlay.nix)"));
+    for expr in [via_default, via_overlay] {
+        let out = nix_build(&["--expr", &expr]);
+        let cfg: ImageConfig = serde_json::from_slice(&fs::read(out.trim()).unwrap()).unwrap();
+        assert_eq!(cfg.architecture, "arm64", "{expr}");
+    }
+}
+
+/// Cargo.toml says which rustc the programs need, and it is the truth: no dependency needs a newer
+/// one (cargo metadata), and a rustPlatform older than that refuses to build them with a message
+/// that says so, while one of that version builds them.
+#[test]
+fn the_programs_declare_the_rustc_they_need() {
+    let o = Command::new("cargo").args(["metadata", "--format-version", "1", "--offline", "--locked"]).current_dir(repo()).output().unwrap();
+    assert!(o.status.success(), "cargo metadata: {}", String::from_utf8_lossy(&o.stderr));
+    let meta: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let version = |v: &str| v.split('.').map(|p| p.parse::<u32>().unwrap()).collect::<Vec<_>>();
+    let ours = meta["packages"].as_array().unwrap().iter().find(|p| p["name"] == "nix-image-layers").unwrap();
+    let declared = ours["rust_version"].as_str().expect("Cargo.toml declares rust-version");
+    // The packages the programs are built from: the root's normal dependencies, transitively.
+    let nodes: BTreeMap<&str, &serde_json::Value> =
+        meta["resolve"]["nodes"].as_array().unwrap().iter().map(|n| (n["id"].as_str().unwrap(), n)).collect();
+    let (mut seen, mut stack) = (BTreeSet::new(), vec![meta["resolve"]["root"].as_str().unwrap()]);
+    while let Some(id) = stack.pop() {
+        if seen.insert(id) {
+            for d in nodes[id]["deps"].as_array().unwrap() {
+                if d["dep_kinds"].as_array().unwrap().iter().any(|k| k["kind"].is_null() || k["kind"] == "build") {
+                    stack.push(d["pkg"].as_str().unwrap());
+                }
+            }
+        }
+    }
+    for p in meta["packages"].as_array().unwrap().iter().filter(|p| seen.contains(p["id"].as_str().unwrap())) {
+        if let Some(needed) = p["rust_version"].as_str() {
+            assert!(version(needed) <= version(declared), "{} {} needs rustc {needed}, Cargo.toml says {declared}", p["name"], p["version"]);
+        }
+    }
+    if !have_nix("the_programs_declare_the_rustc_they_need") {
+        return;
+    }
+    let _g = lock();
+    let tools = |rustc: &str| {
+        format!(
+            "(import ./default.nix {{ pkgs = import ./tests/nix/stand-in-nixpkgs {{ prebuilt = {}; rustcVersion = \"{rustc}\"; }}; }}).tools.drvPath",
+            static_tools().display()
+        )
+    };
+    let older = format!("{}.{}.0", version(declared)[0], version(declared)[1] - 1);
+    let o = Command::new("nix-instantiate").args(["--eval", "--read-write-mode", "--expr", &tools(&older)]).current_dir(repo()).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains(&format!("requires rustc {declared}")), "rustc {older}: {err}");
+    let o = Command::new("nix-instantiate").args(["--eval", "--read-write-mode", "--expr", &tools(&format!("{declared}.0"))]).current_dir(repo()).output().unwrap();
+    assert!(o.status.success(), "rustc {declared}.0: {}", String::from_utf8_lossy(&o.stderr));
 }
