@@ -45,6 +45,12 @@ fn image_expr(packages: &str, pkgs_args: &str) -> String {
     )
 }
 
+/// The nixpkgs stand-in (tests/nix/stand-in-nixpkgs) with the static programs prebuilt and
+/// `args` (Nix attributes such as `crossSystem = "aarch64-linux";`), as an expression.
+fn stand_in(args: &str) -> String {
+    format!("(import ./tests/nix/stand-in-nixpkgs {{ prebuilt = {}; {args} }})", static_tools().display())
+}
+
 /// Each store layer: its out path and the store paths it packs.
 fn layers_of(packages: &str, pkgs_args: &str) -> Vec<(String, BTreeSet<String>)> {
     let v = eval_json(&format!(
@@ -248,8 +254,7 @@ fn default_nix_and_the_overlay_wire_up_against_a_nixpkgs_stand_in() {
         return;
     }
     let _g = lock();
-    let prebuilt = static_tools();
-    let standin = format!("import ./tests/nix/stand-in-nixpkgs {{ prebuilt = {}; }}", prebuilt.display());
+    let standin = stand_in("");
     let args = eval_json(&format!(
         "let d = import ./default.nix {{ pkgs = {standin}; }}; a = d.tools.buildRustPackageArgs; in {{ inherit (a) pname version; lock = toString a.cargoLock.lockFile; src = builtins.attrNames (builtins.readDir a.src); }}"
     ));
@@ -260,14 +265,14 @@ fn default_nix_and_the_overlay_wire_up_against_a_nixpkgs_stand_in() {
     let via_overlay = nix_build(&[
         "--expr",
         &format!(
-            "(import ./tests/nix/stand-in-nixpkgs {{ prebuilt = {}; overlays = [ (import ./overlay.nix) ]; }}).buildRegistryImage {{ name = \"o\"; packages = ''[\"hello\"]''; }}",
-            prebuilt.display()
+            "{}.buildRegistryImage {{ name = \"o\"; packages = ''[\"hello\"]''; }}",
+            stand_in("overlays = [ (import ./overlay.nix) ];")
         ),
     ]);
     assert_eq!(via_default, via_overlay, "the same image either way");
     let m: ManifestOutput = serde_json::from_slice(&fs::read(via_default.trim()).unwrap()).unwrap();
     assert!(!m.manifest.layers.is_empty());
-    let tools = nix_build(&["--expr", &format!("(import ./tests/nix/stand-in-nixpkgs {{ prebuilt = {}; overlays = [ (import ./overlay.nix) ]; }}).nix-image-layers", prebuilt.display())]);
+    let tools = nix_build(&["--expr", &format!("{}.nix-image-layers", stand_in("overlays = [ (import ./overlay.nix) ];"))]);
     assert!(Path::new(tools.trim()).join("bin/layer-hash").exists());
 }
 
@@ -398,7 +403,7 @@ fn names_that_throw_or_are_plain_strings_are_not_found_and_abort_nothing() {
         return;
     }
     let _g = lock();
-    let standin = format!("import ./tests/nix/stand-in-nixpkgs {{ prebuilt = {}; }}", static_tools().display());
+    let standin = stand_in("");
     let image = |packages: &str| {
         format!("import ./build-image.nix {{ pkgs = {standin}; tools = {}; name = \"t\"; packages = ''{packages}''; }}", static_tools().display())
     };
@@ -424,12 +429,7 @@ fn cross_package_sets_build_the_programs_for_this_machine_and_the_image_for_the_
         return;
     }
     let _g = lock();
-    let cross = |overlays: &str| {
-        format!(
-            "import ./tests/nix/stand-in-nixpkgs {{ prebuilt = {}; crossSystem = \"aarch64-linux\"; overlays = [ {overlays} ]; }}",
-            static_tools().display()
-        )
-    };
+    let cross = |overlays: &str| stand_in(&format!("crossSystem = \"aarch64-linux\"; overlays = [ {overlays} ];"));
     let tools = eval_json(&format!(
         "let t = (import ./default.nix {{ pkgs = {}; }}).tools; in {{ inherit (t) system; here = builtins.currentSystem; }}",
         cross("")
@@ -477,12 +477,7 @@ fn the_programs_declare_the_rustc_they_need() {
         return;
     }
     let _g = lock();
-    let tools = |rustc: &str| {
-        format!(
-            "(import ./default.nix {{ pkgs = import ./tests/nix/stand-in-nixpkgs {{ prebuilt = {}; rustcVersion = \"{rustc}\"; }}; }}).tools.drvPath",
-            static_tools().display()
-        )
-    };
+    let tools = |rustc: &str| format!("(import ./default.nix {{ pkgs = {}; }}).tools.drvPath", stand_in(&format!("rustcVersion = \"{rustc}\";")));
     let older = format!("{}.{}.0", version(declared)[0], version(declared)[1] - 1);
     let o = Command::new("nix-instantiate").args(["--eval", "--read-write-mode", "--expr", &tools(&older)]).current_dir(repo()).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
