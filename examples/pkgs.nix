@@ -10,6 +10,10 @@
   system ? builtins.currentSystem,
   # Changing this changes `libgreeting` and so every package that depends on it, for update tests.
   greetingVersion ? "1.0",
+  # Changing this changes `xorg.xev` alone, for tests of what images share.
+  xevVersion ? "1.2",
+  # A non-empty salt changes every package (not their contents), for tests that build from nothing.
+  salt ? "",
   # Where the static busybox binary is on this machine.
   busyboxDir ? /usr/bin,
 }:
@@ -24,13 +28,13 @@ let
   # mkPackage { name; script; deps ? [] }: runs `script` with busybox's sh; `$out` is the
   # output, `$deps` the store paths of `deps` (written into the output, so they become references).
   mkPackage = { name, script, deps ? [ ] }:
-    derivation {
+    derivation ({
       inherit name system deps;
       builder = "${busyboxStatic}/busybox";
       args = [ "sh" "-euc" script ];
       PATH = "${busyboxStatic}";
       bb = "${busyboxStatic}/busybox";
-    };
+    } // (if salt == "" then { } else { inherit salt; }));
 
   # busybox as a package: bin/busybox plus applet links, so an image gets /bin/sh and friends.
   busybox = mkPackage {
@@ -92,7 +96,7 @@ let
   };
 
   xev = mkPackage {
-    name = "xev-1.2";
+    name = "xev-${xevVersion}";
     deps = [ libbase ];
     script = ''$bb mkdir -p $out/bin; printf '#!/bin/sh\necho xev\n' > $out/bin/xev; $bb chmod 555 $out/bin/xev; echo "$deps" > $out/bin/.deps'';
   };

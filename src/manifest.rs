@@ -153,20 +153,32 @@ pub const DIR_LAYOUT_VERSION: &str = "Directory Transport Version: 1.1\n";
 /// manifest's exact bytes), `version`, and every blob as a symlink, named by its bare hex digest,
 /// to the store file that holds it. `skopeo copy --preserve-digests dir:DIR docker://...` then
 /// pushes exactly these bytes.
+///
+/// Every blob must have a location that exists, checked before `dir` is created; should a write
+/// fail after that, `dir` is removed: a layout is whole or absent.
 pub fn write_dir_layout(dir: &std::path::Path, output: &ManifestOutput) -> Result<()> {
-    let werr = |source| Error::Write { path: dir.to_path_buf(), source };
-    std::fs::create_dir(dir).map_err(werr)?;
-    let descriptors = output.manifest.layers.iter().chain(std::iter::once(&output.manifest.config));
-    for d in descriptors {
+    let mut links = Vec::new();
+    for d in output.manifest.layers.iter().chain(std::iter::once(&output.manifest.config)) {
         let hex = d.digest.strip_prefix("sha256:").unwrap_or(&d.digest);
         let loc = output.layer_locations.get(hex).ok_or_else(|| Error::invalid(dir, format!("no layerLocations entry for {}", d.digest)))?;
-        let link = dir.join(hex);
-        if !link.exists() {
-            std::os::unix::fs::symlink(&loc.path, &link).map_err(|source| Error::Write { path: link.clone(), source })?;
-        }
+        std::fs::metadata(&loc.path).map_err(|source| Error::Read { path: loc.path.clone().into(), source })?;
+        links.push((hex, &loc.path));
     }
-    std::fs::write(dir.join("manifest.json"), to_json(&output.manifest)).map_err(werr)?;
-    std::fs::write(dir.join("version"), DIR_LAYOUT_VERSION).map_err(werr)
+    std::fs::create_dir(dir).map_err(|source| Error::Write { path: dir.to_path_buf(), source })?;
+    let fill = || -> Result<()> {
+        let werr = |path: std::path::PathBuf| move |source| Error::Write { path, source };
+        for (hex, target) in &links {
+            let link = dir.join(hex);
+            if !link.exists() {
+                std::os::unix::fs::symlink(target, &link).map_err(werr(link.clone()))?;
+            }
+        }
+        std::fs::write(dir.join("manifest.json"), to_json(&output.manifest)).map_err(werr(dir.join("manifest.json")))?;
+        std::fs::write(dir.join("version"), DIR_LAYOUT_VERSION).map_err(werr(dir.join("version")))
+    };
+    fill().inspect_err(|_| {
+        let _ = std::fs::remove_dir_all(dir);
+    })
 }
 
 #[cfg(test)]

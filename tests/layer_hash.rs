@@ -80,8 +80,17 @@ fn fixture(store: &Path, reverse: bool, variant: bool) -> Vec<PathBuf> {
     let tool = a.join("bin/tool");
     if variant {
         fs::hard_link(&tool, a.join("lib/tool-hardlink")).unwrap();
-        Command::new("chown").args(["-R", "-h", "12345:54321"]).arg(&a).status().unwrap();
-        Command::new("touch").args(["-h", "-d", "2001-02-03 04:05:06"]).arg(&tool).arg(a.join("bin")).status().unwrap();
+        // Other owners need root; without it the variant has the test's own owner, said loudly.
+        if common::is_root() {
+            let st = Command::new("chown").args(["-R", "-h", "12345:54321"]).arg(&a).status().unwrap();
+            assert!(st.success(), "chown in the fixture failed");
+            assert_eq!(fs::symlink_metadata(a.join("bin/dangling")).unwrap().uid(), 12345, "chown -h reached the symlinks");
+        } else {
+            common::skip("fixture's owner variation", "chown to another user needs root");
+        }
+        let st = Command::new("touch").args(["-h", "-d", "2001-02-03 04:05:06"]).arg(&tool).arg(a.join("bin")).status().unwrap();
+        assert!(st.success(), "touch in the fixture failed");
+        assert_eq!(fs::metadata(&tool).unwrap().mtime(), fs::metadata(a.join("bin")).unwrap().mtime());
     } else {
         fs::copy(&tool, a.join("lib/tool-hardlink")).unwrap();
         fs::set_permissions(a.join("lib/tool-hardlink"), fs::Permissions::from_mode(0o555)).unwrap();
@@ -160,9 +169,14 @@ fn gnu_tar_extracts_exactly_the_store() {
     }
     // The listing shows owners 0/0, the fixed mtime, directories first and names in byte order.
     let list = Command::new("tar").args(["--numeric-owner", "--full-time", "-tvf", "layer.tar"]).current_dir(d.path()).output().unwrap();
+    assert!(list.status.success(), "tar -tvf: {}", String::from_utf8_lossy(&list.stderr));
     let list = String::from_utf8_lossy(&list.stdout);
+    let ancestors = store.strip_prefix("/").unwrap().components().count();
+    assert_eq!(list.lines().count(), ancestors + expected.len(), "one line per entry: the store directory, its ancestors and its contents");
     assert!(list.lines().all(|l| l.contains(" 0/0 ") && l.contains("1970-01-01 00:00:01")), "{list}");
-    let names = Command::new("tar").args(["-tf", "layer.tar"]).current_dir(d.path()).output().unwrap().stdout;
+    let names = Command::new("tar").args(["-tf", "layer.tar"]).current_dir(d.path()).output().unwrap();
+    assert!(names.status.success(), "tar -tf: {}", String::from_utf8_lossy(&names.stderr));
+    let names = names.stdout;
     let names: Vec<&[u8]> = names.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
     assert_eq!(names[0], b"tmp/");
     let mut sorted = names.clone();
@@ -264,6 +278,9 @@ fn customisation_layer_is_the_symlink_join_first_package_wins() {
 
 #[test]
 fn manifest_and_config_match_the_files_they_name() {
+    if !common::have_tool("sha256sum", "manifest_and_config_match_the_files_they_name") || !common::have_tool("openssl", "manifest_and_config_match_the_files_they_name") {
+        return;
+    }
     let d = tempfile::tempdir().unwrap();
     let store = d.path().join("nix/store");
     let paths = fixture(&store, false, false);
@@ -293,9 +310,8 @@ fn manifest_and_config_match_the_files_they_name() {
     for desc in descriptors {
         let hex = desc.digest.strip_prefix("sha256:").unwrap();
         let loc = &out.layer_locations[hex];
-        let bytes = fs::read(&loc.path).unwrap();
-        let dg = nix_image_layers::digest::digest_bytes(&bytes);
-        assert_eq!((dg.sha256.as_str(), dg.md5.as_str(), dg.size), (hex, loc.md5.as_str(), desc.size));
+        let (sha256, md5, size) = common::outside_digests(Path::new(&loc.path));
+        assert_eq!((sha256.as_str(), md5.as_str(), size), (hex, loc.md5.as_str(), desc.size), "{}", loc.path);
     }
     let o = run(d.path(), &[os("manifest"), os("--out"), os("m2.json"), os("--config"), os("c2.json"), os("--image-system"), os("mips-linux"), os("l0.json")]);
     assert!(!o.status.success() && stderr(&o).contains("mips-linux"));
@@ -363,20 +379,59 @@ fn bad_store_contents_fail_naming_the_path_and_leave_nothing() {
     if have_dev {
         check(&[dev_dir.as_path()], &["null", "character device"]);
     } else {
-        eprintln!("SKIPPED device-file case: mknod is not permitted here");
+        common::skip("bad_store_contents_fail_naming_the_path_and_leave_nothing, device-file case", "mknod is not permitted here");
     }
     check(&[store.join("eee-missing").as_path()], &["eee-missing"]);
     check(&[Path::new("/etc/hostname")], &["/etc/hostname", "not a store path"]);
     check(&[good.join("f").as_path()], &["aaa-good/f", "not a store path"]);
     check(&[store.as_path()], &["not a store path"]);
-    // Unreadable content: root reads everything, so only check it when not root.
+}
+
+/// A file the builder cannot read fails the layer, naming the file, and leaves no output. Root
+/// reads everything, so as root (under CI) layer-hash runs as `nobody`, through setpriv.
+#[test]
+fn unreadable_content_fails_naming_the_file_and_leaves_nothing() {
+    let t = "unreadable_content_fails_naming_the_file_and_leaves_nothing";
+    let as_nobody = common::is_root();
+    if as_nobody && !common::have_tool("setpriv", t) {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let store = d.path().join("nix/store");
     let secret = store.join("fff-secret");
     fs::create_dir_all(&secret).unwrap();
+    fs::write(secret.join("readable"), "x").unwrap();
     fs::write(secret.join("s"), "x").unwrap();
     fs::set_permissions(secret.join("s"), fs::Permissions::from_mode(0o000)).unwrap();
-    if fs::read(secret.join("s")).is_err() {
-        check(&[secret.as_path()], &["fff-secret/s"]);
+    // nobody walks the tree and writes its output into a directory open to all.
+    for dir in [d.path(), &d.path().join("nix"), &store, &secret] {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
     }
+    let outdir = d.path().join("out");
+    fs::create_dir(&outdir).unwrap();
+    fs::set_permissions(&outdir, fs::Permissions::from_mode(0o1777)).unwrap();
+    let pack_as_user = || {
+        let mut cmd = if as_nobody {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
+            c
+        } else {
+            Command::new(BIN)
+        };
+        cmd.args([os("layer"), os("--store-dir"), store.as_os_str(), os("--out"), outdir.join("out.tar").as_os_str(), secret.as_os_str()])
+            .env_remove("NIX_ATTRS_JSON_FILE")
+            .output()
+            .unwrap()
+    };
+    let o = pack_as_user();
+    assert!(!o.status.success(), "an unreadable file was packed");
+    let err = stderr(&o);
+    assert!(err.contains("fff-secret/s") && err.contains("ermission denied"), "{err}");
+    no_leftovers(&outdir);
+    // And the same tree made readable packs, as the same user: the failure was the file's.
+    fs::set_permissions(secret.join("s"), fs::Permissions::from_mode(0o444)).unwrap();
+    let o = pack_as_user();
+    assert!(o.status.success(), "{}", stderr(&o));
 }
 
 #[test]
@@ -401,4 +456,87 @@ fn write_errors_fail_loudly() {
     fs::create_dir_all(store.join("aaa-x")).unwrap();
     let o = pack(d.path(), &store, &[store.join("aaa-x")], "no/such/dir/out.tar");
     assert!(!o.status.success() && stderr(&o).contains("cannot write") && stderr(&o).contains("no/such/dir/out.tar"), "{}", stderr(&o));
+}
+
+/// Runs layer-hash as a builder in `dir` with `attrs` as its structured attributes.
+fn run_builder(dir: &Path, attrs: serde_json::Value) -> Output {
+    fs::create_dir_all(dir).unwrap();
+    fs::write(dir.join(".attrs.json"), serde_json::to_vec(&attrs).unwrap()).unwrap();
+    run(dir, &[])
+}
+
+/// Fails, and says each of `needles` on standard error, and leaves none of `outputs`.
+fn fails_saying(o: &Output, needles: &[&str], outputs: &[&Path]) {
+    let err = stderr(o);
+    assert!(!o.status.success(), "accepted; stderr: {err}");
+    for n in needles {
+        assert!(err.contains(n), "the error should mention {n:?}: {err}");
+    }
+    for out in outputs {
+        assert!(!out.exists(), "{} left behind: {err}", out.display());
+    }
+}
+
+/// The inputs of the manifest, layout and builder modes that make no sense: each is refused with
+/// a message naming the input and the problem, a non-zero exit, and no output.
+#[test]
+fn bad_records_configs_layouts_and_attributes_fail_naming_them_and_leave_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let store = p.join("nix/store");
+    fs::create_dir_all(store.join("aaa-x")).unwrap();
+    fs::write(store.join("aaa-x/f"), "x").unwrap();
+    let o = run(p, &[os("layer"), os("--store-dir"), store.as_os_str(), os("--out"), os("l.tar"), os("--record"), os("l.json"), store.join("aaa-x").as_os_str()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (m, c) = (p.join("m.json"), p.join("c.json"));
+    let manifest = |records: &[&str], extra: &[&str]| {
+        let mut args: Vec<&OsStr> = vec![os("manifest"), os("--out"), os("m.json"), os("--config"), os("c.json"), os("--image-system"), os("x86_64-linux")];
+        args.extend(extra.iter().map(|a| os(a)));
+        args.extend(records.iter().map(|r| os(r)));
+        run(p, &args)
+    };
+
+    // A layer of no store paths: refused on the command line and as a builder.
+    fails_saying(&run(p, &[os("layer"), os("--out"), os("empty.tar")]), &["PATHS"], &[&p.join("empty.tar")]);
+    let b = p.join("builder-empty");
+    let o = run_builder(&b, serde_json::json!({"mode": "layer", "paths": [], "outputs": {"out": b.join("out.tar")}}));
+    fails_saying(&o, &["no store paths to pack", "`paths`"], &[&b.join("out.tar")]);
+
+    // The image config's `config` must be an object, on the command line and as a builder.
+    fails_saying(&manifest(&["l.json"], &["--image-config", "[1]"]), &["--image-config", "JSON object", "[1]"], &[&m, &c]);
+    fails_saying(&manifest(&["l.json"], &["--image-config", "{not json"]), &["--image-config", "JSON object"], &[&m, &c]);
+    let b = p.join("builder-config");
+    let o = run_builder(&b, serde_json::json!({"mode": "manifest", "layers": [p.join("l.json")], "imageSystem": "x86_64-linux",
+        "imageConfig": ["Cmd"], "outputs": {"out": b.join("m.json"), "config": b.join("c.json")}}));
+    fails_saying(&o, &["imageConfig", "attribute set"], &[&b.join("m.json"), &b.join("c.json")]);
+
+    // Record files: not JSON, JSON of another shape, absent.
+    fs::write(p.join("garbage.json"), "{\"size\": 1,").unwrap();
+    fs::write(p.join("shape.json"), r#"{"size": 1, "sha256": "ab"}"#).unwrap();
+    fails_saying(&manifest(&["l.json", "garbage.json"], &[]), &["garbage.json", "not a layer record"], &[&m, &c]);
+    fails_saying(&manifest(&["shape.json"], &[]), &["shape.json", "not a layer record"], &[&m, &c]);
+    fails_saying(&manifest(&["absent.json"], &[]), &["absent.json", "cannot read"], &[&m, &c]);
+
+    // Layouts: from a good manifest only, into a directory that does not exist yet, with every
+    // blob where the manifest says.
+    let o = manifest(&["l.json"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let layout = |manifest: &str, out: &str| run(p, &[os("layout"), os("--manifest"), os(manifest), os("--out"), os(out)]);
+    let o = layout("m.json", "good");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(p.join("good/manifest.json").is_file());
+    let o = layout("m.json", "good");
+    assert!(!o.status.success() && stderr(&o).contains("good") && stderr(&o).contains("exists"), "{}", stderr(&o));
+    fails_saying(&layout("absent.json", "l1"), &["absent.json", "cannot read"], &[&p.join("l1")]);
+    fails_saying(&layout("garbage.json", "l2"), &["garbage.json", "malformed JSON"], &[&p.join("l2")]);
+    let out: serde_json::Value = serde_json::from_slice(&fs::read(&m).unwrap()).unwrap();
+    let layer_hex = out["manifest"]["layers"][0]["digest"].as_str().unwrap().strip_prefix("sha256:").unwrap().to_string();
+    let mut unlocated = out.clone();
+    unlocated["layerLocations"].as_object_mut().unwrap().remove(&layer_hex);
+    fs::write(p.join("unlocated.json"), unlocated.to_string()).unwrap();
+    fails_saying(&layout("unlocated.json", "l3"), &["no layerLocations entry", &layer_hex], &[&p.join("l3")]);
+    let mut moved = out.clone();
+    moved["layerLocations"][&layer_hex]["path"] = p.join("gone.tar").display().to_string().into();
+    fs::write(p.join("moved.json"), moved.to_string()).unwrap();
+    fails_saying(&layout("moved.json", "l4"), &["gone.tar", "cannot read"], &[&p.join("l4")]);
 }

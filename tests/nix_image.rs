@@ -11,7 +11,6 @@ use std::process::Command;
 use std::sync::Mutex;
 
 use common::{have_nix, image_args, nix_build, nix_build_output, repo, static_tools};
-use nix_image_layers::digest::digest_file;
 use nix_image_layers::manifest::{ImageConfig, ManifestOutput};
 
 static NIX: Mutex<()> = Mutex::new(());
@@ -66,7 +65,8 @@ fn layers_of(packages: &str, pkgs_args: &str) -> Vec<(String, BTreeSet<String>)>
 
 #[test]
 fn manifest_has_the_shape_of_nixery_2019_and_every_blob_matches_its_file() {
-    if !have_nix("manifest_has_the_shape_of_nixery_2019") {
+    let t = "manifest_has_the_shape_of_nixery_2019";
+    if !have_nix(t) || !common::have_tool("sha256sum", t) || !common::have_tool("openssl", t) {
         return;
     }
     let _g = lock();
@@ -85,8 +85,8 @@ fn manifest_has_the_shape_of_nixery_2019_and_every_blob_matches_its_file() {
         let hex = desc.digest.strip_prefix("sha256:").unwrap();
         let loc = &m.layer_locations[hex];
         assert!(Path::new(&loc.path).is_file(), "{} exists", loc.path);
-        let d = digest_file(Path::new(&loc.path)).unwrap();
-        assert_eq!((d.sha256.as_str(), d.md5.as_str(), d.size), (hex, loc.md5.as_str(), desc.size), "{}", loc.path);
+        let (sha256, md5, size) = common::outside_digests(Path::new(&loc.path));
+        assert_eq!((sha256.as_str(), md5.as_str(), size), (hex, loc.md5.as_str(), desc.size), "{}", loc.path);
     }
     let cfg_hex = m.manifest.config.digest.strip_prefix("sha256:").unwrap();
     let cfg: ImageConfig = serde_json::from_slice(&fs::read(&m.layer_locations[cfg_hex].path).unwrap()).unwrap();
@@ -149,17 +149,37 @@ fn images_with_common_dependencies_share_layer_derivations() {
         }
     }
     assert!(shared >= 1, "hello's dependencies form a group in both images: {a:?} / {b:?}");
-    // And building the second image builds none of those shared layers again.
+    // Building the second image, with an xev never built before, packs the layers holding xev
+    // and none of the shared ones: Nix finds those already built by the first image.
     build("share-a", r#"["hello", "oddities"]"#, "", &[]);
-    let args = image_args("share-b", r#"["hello", "xorg.xev"]"#, "");
+    let fresh = format!(r#"xevVersion = "1.2-{}";"#, stamp());
+    let b = layers_of(r#"["hello", "xorg.xev"]"#, &fresh);
+    let shared_outs: BTreeSet<&String> = a.iter().map(|(o, _)| o).filter(|o| b.iter().any(|(ob, _)| ob == *o)).collect();
+    assert_eq!(shared_outs.len(), shared, "the fresh xev leaves hello's layers as they were");
+    let with_xev: BTreeSet<String> = b.iter().filter(|(_, p)| p.iter().any(|p| p.contains("-xev-1.2-"))).map(|(o, _)| o.clone()).collect();
+    assert!(!with_xev.is_empty());
+    let packed = packed_layers(&image_args("share-b", r#"["hello", "xorg.xev"]"#, &fresh), &[]);
+    assert!(with_xev.is_subset(&packed), "the new layers were packed: {with_xev:?} / {packed:?}");
+    let again: Vec<&String> = packed.iter().filter(|o| shared_outs.contains(o)).collect();
+    assert!(again.is_empty(), "shared layers packed again: {again:?}");
+    assert!(packed.iter().all(|o| b.iter().any(|(ob, _)| ob == o)), "only the image's own layers: {packed:?}");
+}
+
+/// Nanoseconds since the epoch: a version or salt never built before, so that a test builds from
+/// nothing whatever the store holds from earlier runs.
+fn stamp() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+}
+
+/// Builds an image (`args` from [`image_args`], then `extra`) and returns the store layers it
+/// packed, read from layer-hash's "packing N store paths into OUT" lines in the build log.
+fn packed_layers(args: &[String], extra: &[&str]) -> BTreeSet<String> {
     let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
-    all.push("--dry-run");
-    let dry = String::from_utf8(nix_build_output(&all).stderr).unwrap();
-    for (out, paths) in &a {
-        if by_contents_b.contains_key(paths) {
-            assert!(!dry.contains(out.as_str()), "{out} should not be built again:\n{dry}");
-        }
-    }
+    all.extend(extra);
+    let o = nix_build_output(&all);
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{log}");
+    log.lines().filter_map(|l| l.split_once("packing ").and_then(|(_, r)| r.split(" into ").nth(1)).map(str::to_owned)).collect()
 }
 
 #[test]
@@ -170,8 +190,7 @@ fn after_one_package_changes_only_layers_holding_changed_paths_rebuild() {
     let _g = lock();
     let pkgs = r#"["hello", "oddities", "xorg.xev", "haskellPackages.stylish-haskell"]"#;
     // A version never built before, so that the new layers really are new.
-    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    let new_version = format!(r#"greetingVersion = "2.0-{stamp}";"#);
+    let new_version = format!(r#"greetingVersion = "2.0-{}";"#, stamp());
     build("update", pkgs, r#"greetingVersion = "1.0";"#, &[]);
     let before = layers_of(pkgs, r#"greetingVersion = "1.0";"#);
     let after = layers_of(pkgs, &new_version);
@@ -187,16 +206,8 @@ fn after_one_package_changes_only_layers_holding_changed_paths_rebuild() {
         }
     }
     assert!(!expect_rebuilt.is_empty() && expect_rebuilt.len() < after.len(), "{after:?}");
-    let args = image_args("update", pkgs, &new_version);
-    let all: Vec<&str> = args.iter().map(String::as_str).collect();
-    let o = nix_build_output(&all);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let log = String::from_utf8_lossy(&o.stderr);
-    let rebuilt: BTreeSet<String> = log
-        .lines()
-        .filter_map(|l| l.strip_prefix("packing ").and_then(|r| r.split(" into ").nth(1)).map(str::to_owned))
-        .collect();
-    assert_eq!(rebuilt, expect_rebuilt, "exactly the layers holding changed paths were packed:\n{log}");
+    let rebuilt = packed_layers(&image_args("update", pkgs, &new_version), &[]);
+    assert_eq!(rebuilt, expect_rebuilt, "exactly the layers holding changed paths were packed");
 }
 
 #[test]
@@ -236,16 +247,46 @@ fn rebuilds_are_byte_identical_with_and_without_the_sandbox() {
     assert_eq!(fs::read(again.trim()).unwrap(), first);
 }
 
+/// An image built from nothing with two jobs, in the sandbox: every store layer is packed in
+/// that build, and a rebuild of each derivation with one job gives the same bytes.
 #[test]
-fn builds_with_two_jobs_and_an_empty_image() {
-    if !have_nix("builds_with_two_jobs_and_an_empty_image") {
+fn builds_from_nothing_with_two_jobs_as_with_one() {
+    if !have_nix("builds_from_nothing_with_two_jobs_as_with_one") {
         return;
     }
     let _g = lock();
-    build("jobs", r#"["hello", "oddities", "xorg.xev"]"#, "", &["--max-jobs", "2", "--option", "sandbox", "true", "--option", "sandbox-fallback", "false"]);
+    let (pkgs, salt) = (r#"["hello", "oddities", "xorg.xev"]"#, format!(r#"salt = "{}";"#, stamp()));
+    let layers = layers_of(pkgs, &salt);
+    assert!(layers.len() >= 2, "{layers:?}");
+    let sandbox = ["--option", "sandbox", "true", "--option", "sandbox-fallback", "false"];
+    let packed = packed_layers(&image_args("t", pkgs, &salt), &[&["--max-jobs", "2"][..], &sandbox].concat());
+    let all: BTreeSet<String> = layers.iter().map(|(o, _)| o.clone()).collect();
+    assert_eq!(packed, all, "every layer was packed in this build");
+    let expr = image_expr(pkgs, &salt);
+    let drvs: Vec<String> = serde_json::from_value(eval_json(&format!(
+        "let i = {expr}; in [ i.drvPath i.grouping.drvPath i.customisationLayer.drvPath ] ++ map (l: l.drvPath) i.layers"
+    )))
+    .unwrap();
+    let o = Command::new("nix-store")
+        .args(["--realise", "--check", "--max-jobs", "1", "--option", "substituters", ""])
+        .args(sandbox)
+        .args(&drvs)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "a one-job rebuild differs or failed:\n{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn an_empty_image_has_only_the_customisation_layer() {
+    if !have_nix("an_empty_image_has_only_the_customisation_layer") {
+        return;
+    }
+    let _g = lock();
     let out = build("empty", "[]", "", &[]);
     let m: ManifestOutput = serde_json::from_slice(&fs::read(&out).unwrap()).unwrap();
     assert_eq!(m.manifest.layers.len(), 1, "only the (empty) customisation layer");
+    let top = &m.layer_locations[m.manifest.layers[0].digest.strip_prefix("sha256:").unwrap()];
+    assert!(top.path.ends_with("-customisation-layer.tar"), "{}", top.path);
 }
 
 #[test]

@@ -15,4 +15,16 @@ packages=(nix-bin busybox-static skopeo docker-registry umoci oci-image-tool pod
 if ! tools/need-packages.sh "${packages[@]}" && [ "${CI:-}" = true ]; then exit 1; fi
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo clippy --release --all-targets --quiet -- -D warnings
-cargo test --release "$@"
+# Tests that could not run append a line here (tests/common/mod.rs, `skip`); counted at the end,
+# so a green run says what it did not check.
+skipped=target/skipped-tests.txt
+rm -f "$skipped"
+status=0
+cargo test --release "$@" || status=$?
+if [ -s "$skipped" ]; then
+  echo "tests/run.sh: $(sort -u "$skipped" | wc -l) checks SKIPPED (a tool or file is missing):" >&2
+  sort -u "$skipped" | sed 's/^/  /' >&2
+else
+  echo "tests/run.sh: no check skipped" >&2
+fi
+exit "$status"

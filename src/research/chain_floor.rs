@@ -338,5 +338,17 @@ mod tests {
     fn nothing_updated_or_too_large_gives_no_floor() {
         let c = closure(&[(1, &[]), (1, &[0])]);
         assert_eq!(chain_floor(&c, &[false, false]), None);
+        // A chain of LIMIT paths has a floor; one more path, and there is none.
+        let chain = |n: usize| {
+            let nodes = (0..n)
+                .map(|i| Node { path: format!("/nix/store/{i:032}-p{i}"), nar_size: 1, closure_size: 0, references: (i > 0).then(|| i as NodeId - 1).into_iter().collect() })
+                .collect();
+            Closure::from_indexed(nodes, &[n as NodeId - 1])
+        };
+        let mut updated = vec![false; LIMIT + 1];
+        updated[0] = true;
+        // (The bottom path updated renames every path: the whole image, whatever the layering.)
+        assert_eq!(chain_floor(&chain(LIMIT), &updated[..LIMIT]), Some(1.0));
+        assert_eq!(chain_floor(&chain(LIMIT + 1), &updated), None);
     }
 }

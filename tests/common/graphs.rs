@@ -3,6 +3,7 @@
 
 use nix_image_layers::graph::{name_of, Closure};
 use nix_image_layers::layering::Layer;
+use nix_image_layers::popularity::Popularity;
 use nix_image_layers::research::synth;
 
 use super::sp;
@@ -53,12 +54,16 @@ pub fn attrs_json(c: &Closure, seed: u64) -> Vec<u8> {
     serde_json::to_vec(&j).unwrap()
 }
 
-pub fn random_closure(n: usize, edges: &[(usize, usize)], sizes: &[u64], roots: &[usize]) -> Closure {
+/// A random graph: `edges` reference from the higher index to the lower, and each of
+/// `back_edges` from the lower to the higher, closing a reference cycle with any path of
+/// `edges` it meets (Nix never makes one, but a malformed graph may hold one).
+pub fn random_closure(n: usize, edges: &[(usize, usize)], back_edges: &[(usize, usize)], sizes: &[u64], roots: &[usize]) -> Closure {
     let mut refs = vec![Vec::new(); n];
-    for &(a, b) in edges {
-        let (hi, lo) = (a.max(b) % n, a.min(b) % n);
-        if hi != lo {
-            refs[hi].push(lo as u32);
+    for (&(a, b), back) in edges.iter().map(|e| (e, false)).chain(back_edges.iter().map(|e| (e, true))) {
+        let (hi, lo) = ((a % n).max(b % n), (a % n).min(b % n));
+        let (from, to) = if back { (lo, hi) } else { (hi, lo) };
+        if from != to {
+            refs[from].push(to as u32);
         }
     }
     let mut c = synth::from_parts((0..n).map(|i| sp(&format!("p{i}"))).collect(), (0..n).map(|i| sizes[i % sizes.len()]).collect(), refs);
@@ -101,4 +106,9 @@ pub fn packages_with_libraries(count: usize) -> Closure {
     sizes.push(10);
     refs.push(packages);
     synth::from_parts(paths, sizes, refs)
+}
+
+/// Popularity for the random graphs' names: `p{i}` counts `counts[i]`.
+pub fn popularity(counts: &[u64]) -> Popularity {
+    Popularity::from_counts(counts.iter().enumerate().map(|(i, &p)| (format!("p{i}"), p)))
 }

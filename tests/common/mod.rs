@@ -15,15 +15,28 @@ pub fn in_ci() -> bool {
     std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
 }
 
-/// True when `tool` runs. Under CI a missing tool fails the test; elsewhere it says loudly that
-/// the test is skipped, so a green run never hides an untested path.
+/// Records that `test` did not run, and why. Under CI that is a failure. Elsewhere the line goes
+/// to the process's real standard error, which the test harness does not capture (it captures
+/// only `print!`/`eprint!`), so a green local run still shows what it did not check; and it is
+/// appended to `target/skipped-tests.txt`, which `tests/run.sh` counts in its summary.
+pub fn skip(test: &str, why: &str) {
+    if in_ci() {
+        panic!("{test}: {why}, which is required under CI=true");
+    }
+    use std::io::Write as _;
+    let line = format!("SKIPPED {test}: {why}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
+    let record = repo().join("target/skipped-tests.txt");
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(record) {
+        let _ = f.write_all(line.as_bytes());
+    }
+}
+
+/// True when `tool` runs; otherwise the test is skipped ([`skip`]).
 pub fn have_tool(tool: &str, test: &str) -> bool {
     let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().map(|o| o.status.success()).unwrap_or(false);
     if !found {
-        if in_ci() {
-            panic!("{test}: `{tool}` is required under CI=true but is not installed");
-        }
-        eprintln!("SKIPPED {test}: `{tool}` is not installed");
+        skip(test, &format!("`{tool}` is not installed"));
     }
     found
 }
@@ -31,13 +44,15 @@ pub fn have_tool(tool: &str, test: &str) -> bool {
 /// Same as [`have_tool`] for a file the test needs, such as the shared data.
 pub fn have_file(path: &Path, test: &str) -> bool {
     if !path.exists() {
-        if in_ci() {
-            panic!("{test}: {} is required under CI=true but is missing", path.display());
-        }
-        eprintln!("SKIPPED {test}: {} is missing", path.display());
+        skip(test, &format!("{} is missing", path.display()));
         return false;
     }
     true
+}
+
+/// True when the tests run as root (as under CI): some cases need it, some cannot run as root.
+pub fn is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false)
 }
 
 /// A store path for test graphs: a fixed-width fake hash, then the name.
@@ -120,4 +135,19 @@ pub fn image_args(name: &str, packages: &str, pkgs_args: &str) -> Vec<String> {
 /// Every Nix test and client test needs these; under CI their absence is a failure.
 pub fn have_nix(test: &str) -> bool {
     have_tool("nix-build", test) && have_file(Path::new("/usr/bin/busybox"), test)
+}
+
+/// A file's sha256 (hex), md5 (base64) and size as `sha256sum`, `openssl` and `stat` compute
+/// them: tools outside this crate, for the tests that exist to check our digests. The caller
+/// checks first that `sha256sum` and `openssl` are there ([`have_tool`]).
+pub fn outside_digests(path: &Path) -> (String, String, u64) {
+    let sh = |cmd: &str| {
+        let o = Command::new("sh").arg("-c").arg(cmd).arg("sh").arg(path).output().unwrap();
+        assert!(o.status.success(), "{cmd} {}: {}", path.display(), String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let sha256 = sh(r#"sha256sum < "$1""#).split(' ').next().unwrap().to_string();
+    let md5 = sh(r#"openssl dgst -md5 -binary < "$1" | openssl enc -base64"#).trim().to_string();
+    let size = sh(r#"stat -L -c %s "$1""#).trim().parse().unwrap();
+    (sha256, md5, size)
 }
