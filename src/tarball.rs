@@ -382,11 +382,16 @@ mod tests {
     use super::*;
 
     fn header_bytes(name: &[u8], size: u64) -> Vec<u8> {
+        entry_header_bytes(name, size, None)
+    }
+
+    fn entry_header_bytes(name: &[u8], size: u64, link: Option<&[u8]>) -> Vec<u8> {
         let d = tempfile::tempdir().unwrap();
         let out = d.path().join("h.tar");
         let (staged, file) = crate::output::Staged::create(&out).unwrap();
         let mut sink = HashingSink::new(Some(file));
-        TarWriter::new(&mut sink, 1, &out).header(name, EntryType::Regular, 0o644, size, None).unwrap();
+        let kind = if link.is_some() { EntryType::Symlink } else { EntryType::Regular };
+        TarWriter::new(&mut sink, 1, &out).header(name, kind, 0o644, size, link).unwrap();
         let (_, file) = sink.finish().unwrap();
         staged.commit(file.unwrap()).unwrap();
         fs::read(&out).unwrap()
@@ -400,6 +405,61 @@ mod tests {
         assert_eq!(&big[156..157], b"x");
         assert!(big[512..1024].starts_with(b"19 size=9000000000\n"));
         assert_eq!(big.len(), 1536);
+    }
+
+    /// The ustar fields hold a name and a link target of 100 bytes and a size up to
+    /// USTAR_MAX_SIZE: at the limit the header is plain (one block), one past it a PAX header
+    /// comes first (three blocks). Layers' bytes, and so their digests, depend on where it falls.
+    #[test]
+    fn fields_at_their_limit_stay_plain_and_one_past_go_into_pax() {
+        let blocks = |b: Vec<u8>| b.len() / 512;
+        assert_eq!(blocks(header_bytes(&[b'n'; 100], 10)), 1);
+        assert_eq!(blocks(header_bytes(&[b'n'; 101], 10)), 3);
+        assert_eq!(blocks(entry_header_bytes(b"l", 0, Some(&[b't'; 100]))), 1);
+        assert_eq!(blocks(entry_header_bytes(b"l", 0, Some(&[b't'; 101]))), 3);
+        assert_eq!(blocks(header_bytes(b"f", USTAR_MAX_SIZE)), 1);
+        assert_eq!(blocks(header_bytes(b"f", USTAR_MAX_SIZE + 1)), 3);
+    }
+
+    /// The bytes of a layer are pinned: a change to this writer, or an update of the `tar` crate,
+    /// that changes them (and so the digest of every layer users have) fails here, loudly. The
+    /// tree has names and a link target of exactly 100 and 101 bytes, a name that is not UTF-8,
+    /// a file over one block, an empty file and directory, and several modes.
+    #[test]
+    fn layer_bytes_are_pinned() {
+        use std::os::unix::fs::{symlink, PermissionsExt};
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src");
+        fs::create_dir_all(src.join("bin")).unwrap();
+        fs::create_dir_all(src.join("share/empty")).unwrap();
+        let file = |name: &[u8], data: &[u8], mode: u32| {
+            let p = src.join(OsStr::from_bytes(name));
+            fs::write(&p, data).unwrap();
+            fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+        };
+        file(b"bin/tool", b"#!/bin/sh\necho tool\n", 0o555);
+        file(b"share/data", &(0..1300u32).map(|i| (i * 7 % 251) as u8).collect::<Vec<u8>>(), 0o444);
+        file(b"share/empty-file", b"", 0o644);
+        file(b"share/latin1-\xe9t\xe9", b"not utf-8", 0o444);
+        // After `nix/store/<32 bytes>-pinned/share/` (56 bytes), names of 100 and 101 bytes.
+        file(&[b"share/".as_slice(), &[b'n'; 44]].concat(), b"100", 0o444);
+        file(&[b"share/".as_slice(), &[b'm'; 45]].concat(), b"101", 0o444);
+        symlink("a".repeat(100), src.join("bin/link-100")).unwrap();
+        symlink("b".repeat(101), src.join("bin/link-101")).unwrap();
+        symlink("../share", src.join("bin/share")).unwrap();
+        for dir in ["", "bin", "share", "share/empty"] {
+            fs::set_permissions(src.join(dir), fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let out = d.path().join("pinned.tar");
+        let (digests, ()) = pack(&out, DEFAULT_MTIME, |w| {
+            w.dir(b"nix", 0o755)?;
+            w.dir(b"nix/store", 0o755)?;
+            w.tree(&src, &mut b"nix/store/00000000000000000000000000000000-pinned".to_vec())?;
+            w.finish()
+        })
+        .unwrap();
+        assert_eq!(digests.size, 14_336);
+        assert_eq!(digests.sha256, "c2d9e4dad046287dbb4eedc157ac21a6006bab34ea366024d6f411d84d2200cc");
     }
 
     #[test]

@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""Breaks one property at a time on purpose and shows which tests catch it.
+
+Each mutation below is one edit of the code (or, where the guard is in the test itself, of the
+test) that breaks a property a test claims to guard. For each, in a scratch git worktree of HEAD,
+the edit is applied, the named tests run, and the edit is reverted; the result is a Markdown
+table of which tests failed. A mutation no test catches is a test that cannot fail.
+
+  tools/mutation-check.py [NAME-SUBSTRING ...]   # all mutations, or those whose name matches
+
+It needs what the tests need (Nix for the image tests). It takes a while: each mutation
+rebuilds the crate in release mode. A mutation whose `old` text is no longer in the file is
+reported as stale: update it with the code.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+# (name, file, old text, new text, cargo test arguments)
+MUTATIONS = [
+    # --- layering -------------------------------------------------------------------------------
+    ("stable breaks ties by store path (hash) instead of name",
+     "src/layering/stable/sets.rs",
+     "pa.cmp(&pb).then_with(|| names[a as usize].cmp(names[b as usize])).then_with(|| closure.path(a).cmp(closure.path(b)))",
+     "closure.path(a).cmp(closure.path(b))",
+     ["--test", "layering_stable", "--test", "layering_contract"]),
+    ("stable never labels a lone root `root`",
+     "src/layering/stable/order.rs",
+     "1 if cx.closure.roots.binary_search(&g.top).is_ok() => Reason::Root,",
+     "1 if false => Reason::Root,",
+     ["--test", "layering_stable"]),
+    ("stable holds named roots apart as big (roots decide contents)",
+     "src/layering/stable/big.rs",
+     ".filter(|&i| size(i) * share * budget as u128 >= total)",
+     ".filter(|&i| size(i) * share * budget as u128 >= total || closure.roots.contains(&i))",
+     ["--test", "layering_stable"]),
+    ("big paths held smallest first",
+     "src/layering/stable/big.rs",
+     "big.sort_unstable_by_key(|&i| (Reverse(size(i)), rank[i as usize]));",
+     "big.sort_unstable_by_key(|&i| (size(i), rank[i as usize]));",
+     ["--test", "layering_stable"]),
+    ("dominators: reference cycles not noticed (one pass only)",
+     "src/graph/dominators.rs",
+     "1 => cyclic = true,",
+     "1 => {}",
+     ["--test", "layering_contract"]),
+    ("closure sets: a cycle's unfinished neighbour is read anyway",
+     "src/layering/stable/sets.rs",
+     "let children = edges[x as usize].iter().filter(|&&r| sets.contains(r as usize)).map(|&r| sets.get(r as usize));",
+     "let children = edges[x as usize].iter().map(|&r| sets.get(r as usize));",
+     ["--test", "layering_contract"]),
+    ("sketched closures: a path's own hash left out of its sketch",
+     "src/layering/stable/sketch.rs",
+     "Universe::Sketched => out.push(hash),",
+     "Universe::Sketched => {}",
+     ["--test", "layering_contract"]),
+    ("popularity-order breaks ties by reversed name",
+     "src/research/peers.rs",
+     "order.sort_by(|&a, &b| pop[b as usize].cmp(&pop[a as usize]).then_with(|| by_name(closure, a, b)));",
+     "order.sort_by(|&a, &b| pop[b as usize].cmp(&pop[a as usize]).then_with(|| by_name(closure, b, a)));",
+     ["--test", "layering_peers"]),
+    ("auto-layer stops one primary early",
+     "src/research/peers.rs",
+     "if distinct(&next) > opts.budget {",
+     "if distinct(&next) >= opts.budget {",
+     ["--test", "layering_peers"]),
+    ("layer-eval: the 90th percentile one sample low",
+     "src/research/evaluate.rs",
+     "let p90 = v[(v.len() * 9).div_ceil(10) - 1];",
+     "let p90 = v[(v.len() * 9 / 10).saturating_sub(1)];",
+     ["--test", "layering_peers"]),
+    ("layer-eval: the floor counts the updated path only, not its dependents",
+     "src/research/evaluate.rs",
+     ".filter(|&(_, &c)| c).map(|(i, _)| closure.nodes[i].nar_size).sum();",
+     ".filter(|&(i, &c)| c && i == v as usize).map(|(i, _)| closure.nodes[i].nar_size).sum();",
+     ["--test", "layering_peers"]),
+    ("layer-eval: storage counts each family image's layers as new",
+     "src/research/evaluate.rs",
+     "distinct.insert(paths(c, l).into_iter().map(str::to_owned).collect(), l.size);",
+     "distinct.insert(vec![format!(\"{}{:p}\", l.size, l)], l.size);",
+     ["--test", "layering_peers"]),
+    ("chain floor computed above its limit",
+     "src/research/chain_floor.rs",
+     "if n > LIMIT || updates == 0 {",
+     "if updates == 0 {",
+     ["--lib", "chain_floor"]),
+    # --- layer-hash -----------------------------------------------------------------------------
+    ("a layer of no paths is written",
+     "src/bin/layer-hash.rs",
+     "if paths.is_empty() {",
+     "if paths.is_empty() && false {",
+     ["--test", "layer_hash"]),
+    ("an image config that is not an object is taken as {}",
+     "src/bin/layer-hash.rs",
+     'other => Err(serde::de::Error::custom(format!("should be an attribute set (a JSON object), not {other}"))),',
+     "_ => Ok(ImageConfig::default()),",
+     ["--test", "layer_hash"]),
+    ("a layout links blobs that do not exist",
+     "src/manifest.rs",
+     "std::fs::metadata(&loc.path).map_err(|source| Error::Read { path: loc.path.clone().into(), source })?;",
+     "",
+     ["--test", "layer_hash"]),
+    ("an unreadable file is read as empty",
+     "src/tarball.rs",
+     "let mut f = File::open(source).map_err(rerr)?;",
+     'let mut f = File::open(source).or_else(|_| File::open("/dev/null")).map_err(rerr)?;',
+     ["--test", "layer_hash"]),
+    ("a character device is packed as an empty file",
+     "src/tarball.rs",
+     "} else if ft.is_file() {",
+     "} else if ft.is_file() || ft.is_char_device() {",
+     ["--test", "layer_hash"]),
+    ("md5 written without base64 padding, everywhere the crate computes it",
+     "src/digest.rs",
+     "general_purpose::STANDARD.encode",
+     "general_purpose::STANDARD_NO_PAD.encode",
+     ["--test", "layer_hash", "--test", "nix_image", "manifest_has_the_shape"]),
+    ("the fixture's chown fails (the owner variation would not vary)",
+     "tests/layer_hash.rs",
+     '.args(["-R", "-h", "12345:54321"])',
+     '.args(["-R", "-h", "no-such-user-x:54321"])',
+     ["--test", "layer_hash"]),
+    # --- group-layers ---------------------------------------------------------------------------
+    ("group-layers: --budget gets a default",
+     "src/bin/group-layers.rs",
+     '    #[arg(long, value_name = "N")]\n    budget: usize,',
+     '    #[arg(long, value_name = "N", default_value_t = 95)]\n    budget: usize,',
+     ["--test", "group_layers_cli"]),
+    # --- Nix ------------------------------------------------------------------------------------
+    ("layer derivations named after the image (no sharing across images)",
+     "build-image.nix",
+     'storeLayer = group: run "layer-hash" "layer.tar" {',
+     'storeLayer = group: run "layer-hash" "${baseName}-layer.tar" {',
+     ["--test", "nix_image", "images_with_common_dependencies"]),
+    ("layers stamped with the build time (a one-job rebuild differs)",
+     "src/bin/layer-hash.rs",
+     "let d = store_layer(&out, &store, &paths, mtime)?;",
+     "let d = store_layer(&out, &store, &paths, mtime + std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 % 1000)?;",
+     ["--test", "nix_image", "builds_from_nothing_with_two_jobs"]),
+]
+
+
+def main():
+    repo = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True).stdout.strip()
+    wanted = sys.argv[1:]
+    chosen = [m for m in MUTATIONS if not wanted or any(w in m[0] for w in wanted)]
+    scratch = tempfile.mkdtemp(prefix="mutation-check.")
+    tree = os.path.join(scratch, "repo")
+    subprocess.run(["git", "-C", repo, "worktree", "add", "--detach", "-q", tree, "HEAD"], check=True)
+    # ../shared beside the worktree, as beside the repository.
+    shared = os.path.join(os.path.dirname(repo), "shared")
+    if os.path.isdir(shared):
+        os.symlink(shared, os.path.join(scratch, "shared"))
+    env = dict(os.environ, CARGO_TERM_COLOR="never")
+    env.pop("CI", None)
+    rows = []
+    try:
+        for name, path, old, new, args in chosen:
+            f = os.path.join(tree, path)
+            text = open(f).read()
+            if text.count(old) == 0:
+                rows.append((name, path, "STALE: the text to mutate is gone"))
+                continue
+            open(f, "w").write(text.replace(old, new))
+            print(f"mutation: {name} ({path}) ...", file=sys.stderr, flush=True)
+            r = subprocess.run(["cargo", "test", "--release", *args], cwd=tree, env=env, capture_output=True, text=True)
+            open(f, "w").write(text)
+            failed = sorted(set(re.findall(r"^test (\S+) \.\.\. FAILED", r.stdout, re.M)))
+            if r.returncode == 0:
+                verdict = "MISSED"
+            elif failed:
+                verdict = "caught by " + ", ".join(f"`{t}`" for t in failed)
+            elif "error[E" in r.stderr or "could not compile" in r.stderr:
+                verdict = "does not compile: fix the mutation"
+            else:
+                verdict = "caught (the test binary failed: " + (r.stderr.strip().splitlines() or ["?"])[-1][:120] + ")"
+            rows.append((name, path, verdict))
+            print(f"  {verdict}", file=sys.stderr, flush=True)
+    finally:
+        subprocess.run(["git", "-C", repo, "worktree", "remove", "--force", tree], check=False)
+        shutil.rmtree(scratch, ignore_errors=True)
+    print("| mutation | file | result |\n|---|---|---|")
+    for name, path, verdict in rows:
+        print(f"| {name} | `{path}` | {verdict} |")
+    return 1 if any(v == "MISSED" or v.startswith(("STALE", "does not")) for _, _, v in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
