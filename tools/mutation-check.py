@@ -155,7 +155,9 @@ def main():
     shared = os.path.join(os.path.dirname(repo), "shared")
     if os.path.isdir(shared):
         os.symlink(shared, os.path.join(scratch, "shared"))
+    # Builds are kept between runs, beside the repository's own.
     env = dict(os.environ, CARGO_TERM_COLOR="never")
+    env.setdefault("CARGO_TARGET_DIR", os.path.join(repo, "target", "mutation-check"))
     env.pop("CI", None)
     rows = []
     try:
