@@ -222,9 +222,10 @@ pub fn store_dir(explicit: Option<&Path>) -> PathBuf {
 pub fn store_paths(store: &Path, paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::with_capacity(paths.len());
     for p in paths {
-        let trimmed = PathBuf::from(OsStr::from_bytes(trim_slashes(p.as_os_str().as_bytes())));
-        let ok = trimmed.parent() == Some(store)
-            && trimmed.file_name().is_some_and(|n| n != "." && n != "..");
+        // Rebuilt from its components: without trailing slashes or `.` components. After `..`
+        // there is no file name, so `store/..` and `store/x/..` fail as they should.
+        let trimmed: PathBuf = p.components().collect();
+        let ok = trimmed.parent() == Some(store) && trimmed.file_name().is_some();
         if !ok {
             return Err(Error::store(p, format!("is not a store path: layers hold direct children of {}", store.display())));
         }
@@ -233,14 +234,6 @@ pub fn store_paths(store: &Path, paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     out.sort_unstable_by(|a, b| a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes()));
     out.dedup();
     Ok(out)
-}
-
-fn trim_slashes(b: &[u8]) -> &[u8] {
-    let mut end = b.len();
-    while end > 1 && b[end - 1] == b'/' {
-        end -= 1;
-    }
-    &b[..end]
 }
 
 /// Writes the store layer of `paths` (already checked by [`store_paths`]).

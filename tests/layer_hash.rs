@@ -383,6 +383,9 @@ fn bad_store_contents_fail_naming_the_path_and_leave_nothing() {
     check(&[Path::new("/etc/hostname")], &["/etc/hostname", "not a store path"]);
     check(&[good.join("f").as_path()], &["aaa-good/f", "not a store path"]);
     check(&[store.as_path()], &["not a store path"]);
+    check(&[store.join(".").as_path()], &["not a store path"]);
+    check(&[store.join("..").as_path()], &["not a store path"]);
+    check(&[good.join("..").as_path()], &["not a store path"]);
 }
 
 /// A file the builder cannot read fails the layer, naming the file, and leaves no output. Root

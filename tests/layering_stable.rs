@@ -9,7 +9,8 @@ use common::graphs::{closure, names, packages_with_libraries, popularity, source
 use nix_image_layers::graph::{name_of, Closure};
 use nix_image_layers::layering::{self, check_partition, Options, Reason, Strategy};
 use nix_image_layers::popularity::Popularity;
-use nix_image_layers::research::evaluate;
+use nix_image_layers::layering::stable::sketch::Universe;
+use nix_image_layers::research::{evaluate, synth};
 use proptest::prelude::*;
 
 /// The layers of `c` by stable with popularity `pop`, after the partition check.
@@ -79,6 +80,35 @@ proptest! {
     }
 }
 
+/// The same above the exact-set limit, where stable works on sketches of the paths' sets: a
+/// 20,000-path closure, with popularity, and a few updates of paths at different depths.
+#[test]
+fn an_update_moves_no_unchanged_path_above_the_exact_set_limit() {
+    let c = synth::generate(&synth::Shape::nixpkgs(20_000, 11));
+    assert_eq!(Universe::for_size(c.len()), Universe::Sketched);
+    let pop = synth::popularity(&c, 0.5, 11);
+    let before = stable(&c, &pop, 95);
+    let old_mates = layer_mates(&c, &before);
+    let referrers = c.referrers();
+    let counts = c.dependent_counts();
+    // A base library (many dependents), a mid-level path and a leaf application.
+    let mut by_dependents: Vec<u32> = (0..c.len() as u32).collect();
+    by_dependents.sort_by_key(|&i| (std::cmp::Reverse(counts[i as usize]), i));
+    for (k, &v) in [by_dependents[20], by_dependents[c.len() / 4], by_dependents[c.len() - 1]].iter().enumerate() {
+        let changed = c.dependents_of(&referrers, v);
+        let after_c = evaluate::renamed(&c, &changed, k as u64 + 1);
+        let after = stable(&after_c, &pop, 95);
+        let old_paths: BTreeSet<&str> = c.nodes.iter().map(|x| x.path.as_str()).collect();
+        let renamed: BTreeSet<String> = after_c.nodes.iter().map(|x| x.path.clone()).filter(|p| !old_paths.contains(p.as_str())).collect();
+        for (path, mates) in &layer_mates(&after_c, &after) {
+            if let Some(old) = old_mates.get(path) {
+                let joined: Vec<&String> = mates.iter().filter(|m| !old.contains(*m) && !renamed.contains(*m)).collect();
+                assert!(joined.is_empty(), "update {k} ({} paths changed): unchanged {path} now shares a layer with {} paths it was not with", renamed.len(), joined.len());
+            }
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
@@ -102,7 +132,7 @@ proptest! {
         let plain = stable(&c, &pop, budget);
         // Half the extra roots are the paths of lone layers (where the label can change), when
         // there are some; the others are any paths.
-        let lone: Vec<u32> = plain.iter().filter(|l| l.contents.len() == 1 && !c.roots.contains(&l.top)).map(|l| l.top).collect();
+        let lone: Vec<u32> = plain.iter().filter(|l| l.reason == Reason::Apart && !c.roots.contains(&l.top)).map(|l| l.top).collect();
         let mut named = c.clone();
         for (k, &e) in extra.iter().enumerate() {
             named.roots.push(if k % 2 == 0 && !lone.is_empty() { lone[e % lone.len()] } else { (e % n) as u32 });
@@ -193,6 +223,13 @@ fn stable_merges_what_changes_together_and_orders_by_new_dependencies_per_byte()
     // With room to spare, nothing is merged that costs more than a few kB per update.
     let all = layering::group(&c, &Popularity::none(), Strategy::Stable, &Options::with_budget(10)).unwrap();
     assert_eq!(all.len(), 4);
+    // Naming data as a root too changes no contents, and labels its lone layer `root`.
+    let mut named = c.clone();
+    named.roots.push(c.nodes.iter().position(|x| x.path.ends_with("-data")).unwrap() as u32);
+    named.roots.sort_unstable();
+    let again = layering::group(&named, &Popularity::none(), Strategy::Stable, &Options::with_budget(3)).unwrap();
+    assert_eq!(names(&named, &again), names(&c, &three));
+    assert_eq!(again.iter().map(|l| l.reason).collect::<Vec<_>>(), vec![Reason::Root, Reason::Apart, Reason::Merged]);
 }
 
 // A small tool on gcc-lib, beside two paths of its own size: tzdata and bash (on glibc).
