@@ -179,7 +179,9 @@ def main():
             elif "error[E" in r.stderr or "could not compile" in r.stderr:
                 verdict = "does not compile: fix the mutation"
             else:
-                verdict = "caught (the test binary failed: " + (r.stderr.strip().splitlines() or ["?"])[-1][:120] + ")"
+                binary = re.search(r"deps/(\w+?)-[0-9a-f]+` \((signal: \d+, SIG\w+|exit status: \d+)", r.stderr)
+                how = f"`{binary.group(1)}` died, {binary.group(2)}" if binary else (r.stderr.strip().splitlines() or ["?"])[-1][:160]
+                verdict = f"caught (a test binary failed: {how})"
             rows.append((name, path, verdict))
             print(f"  {verdict}", file=sys.stderr, flush=True)
     finally:
