@@ -169,7 +169,7 @@ def main():
                 continue
             open(f, "w").write(text.replace(old, new))
             print(f"mutation: {name} ({path}) ...", file=sys.stderr, flush=True)
-            r = subprocess.run(["cargo", "test", "--release", *args], cwd=tree, env=env, capture_output=True, text=True)
+            r = subprocess.run(["cargo", "test", "--release", "--no-fail-fast", *args], cwd=tree, env=env, capture_output=True, text=True)
             open(f, "w").write(text)
             failed = sorted(set(re.findall(r"^test (\S+) \.\.\. FAILED", r.stdout, re.M)))
             if r.returncode == 0:
