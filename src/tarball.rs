@@ -15,7 +15,7 @@
 //! `symlinkJoin` would build from the image's top-level contents, made here without building it.
 
 use std::collections::BTreeMap;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -426,7 +426,7 @@ mod tests {
         fs::create_dir_all(src.join("bin")).unwrap();
         fs::create_dir_all(src.join("share/empty")).unwrap();
         let file = |name: &[u8], data: &[u8], mode: u32| {
-            let p = src.join(OsStr::from_bytes(name));
+            let p = src.join(std::ffi::OsStr::from_bytes(name));
             fs::write(&p, data).unwrap();
             fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
         };
