@@ -1,7 +1,7 @@
 # Builds a container image from Nix packages, laid out for a registry to serve straight from the
-# store: the result is `manifest-output.json` (a Docker Image Manifest V2 schema 2 plus
-# `layerLocations`, from each blob's digest to the store file holding it), with an attribute
-# `layout` that lays the image out in skopeo's `dir:` format for pushing.
+# store: the result is `manifest-output.json` (a Docker Image Manifest V2 schema 2 or an OCI
+# image manifest, plus `layerLocations`, from each blob's digest to the store file holding it),
+# with an attribute `layout` that lays the image out in skopeo's `dir:` format for pushing.
 #
 #   nix-build build-image.nix --argstr name hello --argstr packages '["hello"]'
 #
@@ -43,6 +43,14 @@
   # The image config's `config` object (Cmd, Env, WorkingDir, ...). Default: {} (present but
   # empty, which Kubernetes requires).
   imageConfig ? { },
+  # How layers are stored: "none" (the tar itself: exactly the bytes of Nixery (2019)), "gzip"
+  # (every engine pulls it) or "zstd" (smaller and faster; containerd 1.5+ and podman pull it,
+  # Docker 20.10 does not). Default: "gzip".
+  compression ? "gzip",
+  # The manifest format: "docker" (Docker Image Manifest V2 schema 2) or "oci" (OCI image
+  # manifest). Default: null, which is "docker", or "oci" with zstd, which Docker's media types
+  # cannot name.
+  format ? null,
   # The programs: any derivation or path holding bin/group-layers and bin/layer-hash, such as a
   # directory of binaries built with cargo. Default: the ones default.nix builds from this
   # repository with `pkgs`.
@@ -57,8 +65,12 @@ let
     unsafeDiscardStringContext appendContext readFile;
 
   problems = import ./nix/check-arguments.nix {
-    inherit name tag packages maxLayers popularity popularityUrl popularityHash strategy imageConfig contents;
+    inherit name tag packages maxLayers popularity popularityUrl popularityHash strategy imageConfig contents compression format;
   };
+
+  manifestFormat = if format != null then format else if compression == "zstd" then "oci" else "docker";
+  # The blob's file name ends as its content is stored.
+  blobSuffix = { none = ""; gzip = ".gz"; zstd = ".zst"; }.${compression} or "";
 
   hostSystem = pkgs.stdenv.hostPlatform.system or pkgs.system or buildSystem;
   baseName = baseNameOf name;
@@ -104,17 +116,19 @@ let
 
   # 2. One derivation per layer: its name and inputs depend on its paths alone, so the same group
   #    in two images (or two versions of one image) is the same derivation, built once.
-  storeLayer = group: run "layer-hash" "layer.tar" {
+  storeLayer = group: run "layer-hash" "layer.tar${blobSuffix}" {
     mode = "layer";
     paths = map withContext group.contents;
+    inherit compression;
     outputs = [ "out" "record" ];
   };
   storeLayers = map storeLayer groups;
 
   # 3. The customisation layer: the symlinkJoin of the contents at /, written without building it.
-  customisationLayer = run "layer-hash" "customisation-layer.tar" {
+  customisationLayer = run "layer-hash" "customisation-layer.tar${blobSuffix}" {
     mode = "customisation";
     contents = allContents;
+    inherit compression;
     outputs = [ "out" "record" ];
   };
 
@@ -122,6 +136,7 @@ let
   manifestOutput = run "layer-hash" "manifest-output.json" {
     mode = "manifest";
     imageSystem = hostSystem;
+    format = manifestFormat;
     inherit imageConfig;
     layers = map (l: l.record) (storeLayers ++ [ customisationLayer ]);
     outputs = [ "out" "config" ];
@@ -143,7 +158,8 @@ in
 if problems != [ ] then throw "build-image.nix: ${concatStringsSep "\n  " ([ "" ] ++ problems)}"
 else if missing != [ ] then notFound // { inherit missing; imageName = baseName; }
 else manifestOutput // {
-  inherit layout imageTag grouping;
+  inherit layout imageTag grouping compression;
+  format = manifestFormat;
   imageName = baseName;
   layers = storeLayers;
   inherit customisationLayer;

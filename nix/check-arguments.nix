@@ -14,6 +14,8 @@
   strategy,
   imageConfig,
   contents,
+  compression,
+  format,
 }:
 let
   inherit (builtins)
@@ -92,6 +94,19 @@ let
     {
       ok = isAttrs imageConfig;
       says = problem "imageConfig" (show imageConfig) "it must be an attribute set (the config's `config` object: Cmd, Env, ...)";
+    }
+    {
+      ok = builtins.elem compression [ "none" "gzip" "zstd" ];
+      says = problem "compression" (show compression) "known compressions: none, gzip, zstd";
+    }
+    {
+      ok = format == null || builtins.elem format [ "docker" "oci" ];
+      says = problem "format" (show format) "known formats: docker, oci, or null for docker (oci with zstd)";
+    }
+    {
+      ok = !(format == "docker" && compression == "zstd");
+      says = problem "format" "\"docker\" with compression \"zstd\""
+        "Docker's manifest format has no media type for zstd layers: use format = \"oci\" (or leave format null), or compression = \"gzip\"";
     }
     {
       ok = validContents;

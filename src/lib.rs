@@ -9,6 +9,7 @@
 //! layerings by the bytes they make clients re-pull and registries store ([`research`]).
 
 pub mod attrs;
+pub mod compress;
 pub mod digest;
 pub mod error;
 pub mod graph;

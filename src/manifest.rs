@@ -1,41 +1,134 @@
-//! The image config and the registry manifest, in the exact format of Nixery (2019).
+//! The image config and the registry manifest; with uncompressed layers and Docker's format, in
+//! the exact format of Nixery (2019).
 //!
 //! Nixery (2019) built both with Nix's `builtins.toJSON`, which sorts object keys and writes no
 //! whitespace; registries and Nixery-style servers hash these bytes, so ours are the same bytes:
 //! every object below declares its fields in sorted order and is written compactly.
 //!
-//! - The config (`application/vnd.docker.container.image.v1+json`) has `architecture` (from the
-//!   Nix system), `config` (empty unless given: Kubernetes needs it present), `os` `linux`, `rootfs`
-//!   with the layers' `diff_ids` (uncompressed layers, so the same as their digests) and, for 32-bit
-//!   ARM, `variant`.
-//! - `manifest-output.json` is `{"layerLocations": {...}, "manifest": {...}}`: a Docker Image
-//!   Manifest V2 schema 2, and for every blob (the config too) the store file that holds it and its
-//!   base64 md5, keyed by bare hex digest, so a server can serve blobs straight from the store.
+//! - The config has `architecture` (from the Nix system), `config` (empty unless given:
+//!   Kubernetes needs it present), `os` `linux`, `rootfs` with the layers' `diff_ids` (the sha256
+//!   of each layer's tar stream: for uncompressed layers, their digests) and, for 32-bit ARM,
+//!   `variant`.
+//! - `manifest-output.json` is `{"layerLocations": {...}, "manifest": {...}}`: the manifest in
+//!   the [`Format`] asked for (Docker Image Manifest V2 schema 2, or the OCI image manifest,
+//!   which differ in media types only), and for every blob (the config too) the store file that
+//!   holds it and its base64 md5, keyed by bare hex digest, so a server can serve blobs straight
+//!   from the store.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::compress::{Compression, LayerDigests};
 use crate::digest::{Digests, digest_bytes};
 use crate::error::{Error, Result};
 
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.docker.container.image.v1+json";
 pub const LAYER_MEDIA_TYPE: &str = "application/vnd.docker.image.rootfs.diff.tar";
+pub const OCI_MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
+pub const OCI_LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
+
+/// The manifest format, which decides the media types: Docker Image Manifest V2 schema 2, or the
+/// OCI image manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    #[default]
+    Docker,
+    Oci,
+}
+
+impl Format {
+    pub const ALL: [Format; 2] = [Format::Docker, Format::Oci];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Docker => "docker",
+            Format::Oci => "oci",
+        }
+    }
+
+    pub fn manifest_media_type(self) -> &'static str {
+        match self {
+            Format::Docker => MANIFEST_MEDIA_TYPE,
+            Format::Oci => OCI_MANIFEST_MEDIA_TYPE,
+        }
+    }
+
+    pub fn config_media_type(self) -> &'static str {
+        match self {
+            Format::Docker => CONFIG_MEDIA_TYPE,
+            Format::Oci => OCI_CONFIG_MEDIA_TYPE,
+        }
+    }
+
+    /// The media type of a layer stored with `compression`; Docker's types cannot name zstd.
+    pub fn layer_media_type(self, compression: Compression) -> Result<String> {
+        Ok(match (self, compression) {
+            (Format::Docker, Compression::None) => LAYER_MEDIA_TYPE.to_string(),
+            (Format::Docker, Compression::Gzip) => format!("{LAYER_MEDIA_TYPE}.gzip"),
+            (Format::Docker, Compression::Zstd) => {
+                return Err(Error::Usage(
+                    "Docker's manifest format has no media type for zstd layers: use the OCI format (format = \"oci\") for zstd".into(),
+                ));
+            }
+            (Format::Oci, Compression::None) => OCI_LAYER_MEDIA_TYPE.to_string(),
+            (Format::Oci, c) => format!("{OCI_LAYER_MEDIA_TYPE}+{}", c.name()),
+        })
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Format, String> {
+        Format::ALL.into_iter().find(|f| f.name() == s).ok_or_else(|| format!("unknown format `{s}`; expected docker or oci"))
+    }
+}
 
 /// A blob in the store with its digests: what `layer-hash hash` prints and what each layer
-/// derivation records next to its tarball. Field order is that of Nixery (2019) (`jq` kept insertion order).
+/// derivation records next to its blob. Field order is that of Nixery (2019) (`jq` kept insertion
+/// order); a compressed layer's record adds its compression and the digest of its tar stream, and
+/// an uncompressed one's is exactly the record of Nixery (2019).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlobRecord {
     pub size: u64,
     pub sha256: String,
     pub md5: String,
     pub path: String,
+    #[serde(skip_serializing_if = "is_none", default = "uncompressed")]
+    pub compression: Compression,
+    /// Hex sha256 of the uncompressed tar stream, when it differs from the blob's.
+    #[serde(rename = "diffId", skip_serializing_if = "Option::is_none", default)]
+    pub diff_id: Option<String>,
+}
+
+fn is_none(c: &Compression) -> bool {
+    *c == Compression::None
+}
+
+/// A record without `compression` (Nixery's, or `layer-hash hash`'s) is of a file stored as it is.
+fn uncompressed() -> Compression {
+    Compression::None
 }
 
 impl BlobRecord {
+    /// The record of a file stored as it is.
     pub fn new(d: Digests, path: String) -> BlobRecord {
-        BlobRecord { size: d.size, sha256: d.sha256, md5: d.md5, path }
+        BlobRecord { size: d.size, sha256: d.sha256, md5: d.md5, path, compression: Compression::None, diff_id: None }
+    }
+
+    /// The record of a layer's blob.
+    pub fn of_layer(d: LayerDigests, compression: Compression, path: String) -> BlobRecord {
+        let diff_id = (compression != Compression::None).then_some(d.diff_id);
+        BlobRecord { compression, diff_id, ..BlobRecord::new(d.blob, path) }
+    }
+
+    /// The layer's `diff_id`: the sha256 of its tar stream.
+    pub fn diff_id(&self) -> &str {
+        self.diff_id.as_deref().unwrap_or(&self.sha256)
     }
 }
 
@@ -118,32 +211,33 @@ pub fn image_config(layers: &[BlobRecord], system: &str, config: serde_json::Map
         architecture: arch.to_string(),
         config,
         os: "linux".to_string(),
-        rootfs: RootFs { diff_ids: layers.iter().map(|l| format!("sha256:{}", l.sha256)).collect(), kind: "layers".to_string() },
+        rootfs: RootFs { diff_ids: layers.iter().map(|l| format!("sha256:{}", l.diff_id())).collect(), kind: "layers".to_string() },
         variant: variant.map(str::to_string),
     };
     Ok(to_json(&cfg))
 }
 
-/// `manifest-output.json` for the layers (in the order given) and the config stored at `config_path`.
-pub fn manifest_output(layers: &[BlobRecord], config_bytes: &[u8], config_path: &str) -> ManifestOutput {
+/// `manifest-output.json` for the layers (in the order given) and the config stored at
+/// `config_path`, in `format`.
+pub fn manifest_output(layers: &[BlobRecord], config_bytes: &[u8], config_path: &str, format: Format) -> Result<ManifestOutput> {
     let c = digest_bytes(config_bytes);
     let mut locations = BTreeMap::new();
     locations.insert(c.sha256.clone(), Location { md5: c.md5.clone(), path: config_path.to_string() });
     for l in layers {
         locations.insert(l.sha256.clone(), Location { md5: l.md5.clone(), path: l.path.clone() });
     }
-    ManifestOutput {
+    Ok(ManifestOutput {
         layer_locations: locations,
         manifest: Manifest {
-            config: Descriptor { digest: format!("sha256:{}", c.sha256), media_type: CONFIG_MEDIA_TYPE.to_string(), size: c.size },
+            config: Descriptor { digest: format!("sha256:{}", c.sha256), media_type: format.config_media_type().to_string(), size: c.size },
             layers: layers
                 .iter()
-                .map(|l| Descriptor { digest: format!("sha256:{}", l.sha256), media_type: LAYER_MEDIA_TYPE.to_string(), size: l.size })
-                .collect(),
-            media_type: MANIFEST_MEDIA_TYPE.to_string(),
+                .map(|l| Ok(Descriptor { digest: format!("sha256:{}", l.sha256), media_type: format.layer_media_type(l.compression)?, size: l.size }))
+                .collect::<Result<_>>()?,
+            media_type: format.manifest_media_type().to_string(),
             schema_version: 2,
         },
-    }
+    })
 }
 
 /// What skopeo's `dir:` transport expects in its `version` file.
@@ -186,7 +280,7 @@ mod tests {
     use super::*;
 
     fn rec(sha: &str) -> BlobRecord {
-        BlobRecord { size: 10, sha256: sha.repeat(64), md5: "bWQ1".into(), path: format!("/nix/store/{sha}-layer.tar") }
+        BlobRecord::new(Digests { size: 10, sha256: sha.repeat(64), md5: "bWQ1".into() }, format!("/nix/store/{sha}-layer.tar"))
     }
 
     #[test]
@@ -205,7 +299,7 @@ mod tests {
 
     #[test]
     fn manifest_keeps_the_given_layer_order_and_locates_every_blob() {
-        let out = manifest_output(&[rec("b"), rec("a")], b"{}", "/nix/store/c-config.json");
+        let out = manifest_output(&[rec("b"), rec("a")], b"{}", "/nix/store/c-config.json", Format::Docker).unwrap();
         assert_eq!(out.manifest.layers[0].digest, format!("sha256:{}", "b".repeat(64)));
         assert_eq!(out.layer_locations.len(), 3);
         let json = String::from_utf8(to_json(&out)).unwrap();

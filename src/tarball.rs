@@ -1,7 +1,7 @@
 //! Layer tarballs: the same store paths give the same bytes, on any machine, in any run.
 //!
-//! A layer is a tar stream written entry by entry into a [`HashingSink`], so it is hashed while it
-//! is written. Everything that varies between machines is left out or fixed: entries come in byte
+//! A layer is a tar stream written entry by entry into a [`LayerSink`], so it is hashed (and
+//! compressed, see [`crate::compress`]) while it is written. Everything that varies between machines is left out or fixed: entries come in byte
 //! order of their names (each directory before its contents), owners are 0/0 with empty names,
 //! every mtime is the same (1 by default), there are no atimes, ctimes, xattrs or device numbers,
 //! and hard links are written as the files they are. Names are relative to the image root (no
@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use tar::{EntryType, Header};
 
-use crate::digest::HashingSink;
+use crate::compress::{Compression, LayerDigests, LayerSink};
 use crate::error::{Error, Result};
 
 /// The mtime of every entry unless told otherwise: 1970-01-01T00:00:01Z, as Nixery (2019)'s
@@ -36,14 +36,14 @@ const USTAR_MAX_SIZE: u64 = 0o777_7777_7777;
 
 /// Writes tar entries into a sink.
 pub struct TarWriter<'a> {
-    sink: &'a mut HashingSink,
+    sink: &'a mut LayerSink,
     mtime: u64,
     /// Where errors of the sink are reported: the output's name.
     output: PathBuf,
 }
 
 impl<'a> TarWriter<'a> {
-    pub fn new(sink: &'a mut HashingSink, mtime: u64, output: &Path) -> TarWriter<'a> {
+    pub fn new(sink: &'a mut LayerSink, mtime: u64, output: &Path) -> TarWriter<'a> {
         TarWriter { sink, mtime, output: output.to_path_buf() }
     }
 
@@ -348,26 +348,27 @@ fn emit(w: &mut TarWriter, dir: &BTreeMap<Vec<u8>, Forest>, name: &mut Vec<u8>, 
     Ok(())
 }
 
-/// Writes a tarball to `out` through `body`, hashing it on the way; `out` appears only once the
-/// whole tarball is written.
-pub fn pack<T>(out: &Path, mtime: u64, body: impl FnOnce(&mut TarWriter) -> Result<T>) -> Result<(crate::digest::Digests, T)> {
+/// Writes a tarball to `out` through `body`, hashing and compressing it on the way; `out`
+/// appears only once the whole blob is written.
+pub fn pack<T>(out: &Path, mtime: u64, compression: Compression, body: impl FnOnce(&mut TarWriter) -> Result<T>) -> Result<(LayerDigests, T)> {
+    let werr = |source| Error::Write { path: out.to_path_buf(), source };
     let (staged, file) = crate::output::Staged::create(out)?;
-    let mut sink = HashingSink::new(Some(file));
+    let mut sink = LayerSink::new(compression, Some(file)).map_err(werr)?;
     let value = body(&mut TarWriter::new(&mut sink, mtime, out))?;
-    let (digests, file) = sink.finish().map_err(|source| Error::Write { path: out.to_path_buf(), source })?;
+    let (digests, file) = sink.finish().map_err(werr)?;
     staged.commit(file.expect("sink was given a file"))?;
     Ok((digests, value))
 }
 
 /// Packs the store layer of `paths` into `out`.
-pub fn pack_store_layer(out: &Path, store: &Path, paths: &[PathBuf], mtime: u64) -> Result<crate::digest::Digests> {
+pub fn pack_store_layer(out: &Path, store: &Path, paths: &[PathBuf], mtime: u64, compression: Compression) -> Result<LayerDigests> {
     let paths = store_paths(store, paths)?;
-    Ok(pack(out, mtime, |w| write_store_layer(w, store, &paths))?.0)
+    Ok(pack(out, mtime, compression, |w| write_store_layer(w, store, &paths))?.0)
 }
 
 /// Packs the customisation layer of `contents` into `out`.
-pub fn pack_customisation_layer(out: &Path, contents: &[PathBuf], mtime: u64) -> Result<(crate::digest::Digests, ForestReport)> {
-    pack(out, mtime, |w| write_customisation_layer(w, contents))
+pub fn pack_customisation_layer(out: &Path, contents: &[PathBuf], mtime: u64, compression: Compression) -> Result<(LayerDigests, ForestReport)> {
+    pack(out, mtime, compression, |w| write_customisation_layer(w, contents))
 }
 
 #[cfg(test)]
@@ -382,7 +383,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let out = d.path().join("h.tar");
         let (staged, file) = crate::output::Staged::create(&out).unwrap();
-        let mut sink = HashingSink::new(Some(file));
+        let mut sink = LayerSink::new(Compression::None, Some(file)).unwrap();
         let kind = if link.is_some() { EntryType::Symlink } else { EntryType::Regular };
         TarWriter::new(&mut sink, 1, &out).header(name, kind, 0o644, size, link).unwrap();
         let (_, file) = sink.finish().unwrap();
@@ -444,15 +445,16 @@ mod tests {
             fs::set_permissions(src.join(dir), fs::Permissions::from_mode(0o755)).unwrap();
         }
         let out = d.path().join("pinned.tar");
-        let (digests, ()) = pack(&out, DEFAULT_MTIME, |w| {
+        let (digests, ()) = pack(&out, DEFAULT_MTIME, Compression::None, |w| {
             w.dir(b"nix", 0o755)?;
             w.dir(b"nix/store", 0o755)?;
             w.tree(&src, &mut b"nix/store/00000000000000000000000000000000-pinned".to_vec())?;
             w.finish()
         })
         .unwrap();
-        assert_eq!(digests.size, 14_336);
-        assert_eq!(digests.sha256, "c2d9e4dad046287dbb4eedc157ac21a6006bab34ea366024d6f411d84d2200cc");
+        assert_eq!(digests.blob.size, 14_336);
+        assert_eq!(digests.diff_id, digests.blob.sha256);
+        assert_eq!(digests.blob.sha256, "c2d9e4dad046287dbb4eedc157ac21a6006bab34ea366024d6f411d84d2200cc");
     }
 
     #[test]

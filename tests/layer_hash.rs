@@ -99,10 +99,17 @@ fn fixture(store: &Path, reverse: bool, variant: bool) -> Vec<PathBuf> {
 }
 
 fn pack(dir: &Path, store: &Path, paths: &[PathBuf], out: &str) -> Output {
-    let mut args: Vec<&OsStr> = vec![os("layer"), os("--store-dir"), store.as_os_str(), os("--out"), os(out)];
+    pack_as(dir, store, paths, out, "gzip")
+}
+
+/// `layer-hash layer` with `--compression compression`.
+fn pack_as(dir: &Path, store: &Path, paths: &[PathBuf], out: &str, compression: &str) -> Output {
+    let mut args: Vec<&OsStr> = vec![os("layer"), os("--compression"), os(compression), os("--store-dir"), store.as_os_str(), os("--out"), os(out)];
     args.extend(paths.iter().map(|p| p.as_os_str()));
     run(dir, &args)
 }
+
+use common::{outside_diff_id, COMPRESSIONS};
 
 #[derive(Debug, PartialEq)]
 enum Kind {
@@ -140,10 +147,20 @@ fn gnu_tar_extracts_exactly_the_store() {
     if !common::have_tool("tar", "gnu_tar_extracts_exactly_the_store") {
         return;
     }
+    for (compression, _) in COMPRESSIONS {
+        if compression == "zstd" && !common::have_tool("zstd", "gnu_tar_extracts_exactly_the_store, zstd") {
+            continue;
+        }
+        gnu_tar_extracts(compression);
+    }
+}
+
+/// GNU tar (which recognises gzip and zstd by their magic) extracts exactly the store.
+fn gnu_tar_extracts(compression: &str) {
     let d = tempfile::tempdir().unwrap();
     let store = d.path().join("root/nix/store");
     let paths = fixture(&store, false, true);
-    let o = pack(d.path(), &store, &paths, "layer.tar");
+    let o = pack_as(d.path(), &store, &paths, "layer.tar", compression);
     assert!(o.status.success(), "{}", stderr(&o));
     let x = d.path().join("x");
     fs::create_dir(&x).unwrap();
@@ -222,13 +239,31 @@ fn digests_agree_with_sha256sum_openssl_and_stat() {
     let d = tempfile::tempdir().unwrap();
     let store = d.path().join("nix/store");
     let paths = fixture(&store, false, false);
-    let o = pack(d.path(), &store, &paths, "layer.tar");
+    let mut diff_ids = Vec::new();
+    for (compression, decompress) in COMPRESSIONS {
+        if compression == "zstd" && !common::have_tool("zstd", "digests_agree, zstd") {
+            continue;
+        }
+        let o = pack_as(d.path(), &store, &paths, "layer.tar", compression);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let printed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let blob = d.path().join("layer.tar");
+        let (sha256, md5, size) = common::outside_digests(&blob);
+        assert_eq!((printed["sha256"].as_str(), printed["md5"].as_str(), printed["size"].as_u64()), (Some(sha256.as_str()), Some(md5.as_str()), Some(size)), "{compression}");
+        let diff_id = outside_diff_id(&blob, decompress);
+        if compression == "none" {
+            // Nixery (2019)'s three keys, and the blob is the tar stream.
+            assert_eq!(printed.as_object().unwrap().len(), 3);
+            assert_eq!(diff_id, sha256);
+        } else {
+            assert_eq!(printed["diffId"].as_str(), Some(diff_id.as_str()), "{compression}");
+        }
+        diff_ids.push(diff_id);
+    }
+    assert!(diff_ids.windows(2).all(|w| w[0] == w[1]), "the same tar stream under every compression: {diff_ids:?}");
+    let o = pack_as(d.path(), &store, &paths, "layer.tar", "none");
     assert!(o.status.success(), "{}", stderr(&o));
     let printed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let (sha256, md5, size) = common::outside_digests(&d.path().join("layer.tar"));
-    assert_eq!((printed["sha256"].as_str(), printed["md5"].as_str(), printed["size"].as_u64()), (Some(sha256.as_str()), Some(md5.as_str()), Some(size)));
-    let keys: Vec<&str> = printed.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(keys.len(), 3);
     // `hash` prints the record of Nixery (2019) for existing files.
     let o = run(d.path(), &[os("hash"), os("layer.tar")]);
     assert!(o.status.success());
@@ -277,41 +312,76 @@ fn customisation_layer_is_the_symlink_join_first_package_wins() {
 
 #[test]
 fn manifest_and_config_match_the_files_they_name() {
-    if !common::have_tool("sha256sum", "manifest_and_config_match_the_files_they_name") || !common::have_tool("openssl", "manifest_and_config_match_the_files_they_name") {
+    let t = "manifest_and_config_match_the_files_they_name";
+    if !common::have_tool("sha256sum", t) || !common::have_tool("openssl", t) || !common::have_tool("zstd", t) {
         return;
     }
+    // (format, compression, the layers' media type): the media types are those of the specs.
+    let docker = "application/vnd.docker.image.rootfs.diff.tar";
+    let oci = "application/vnd.oci.image.layer.v1.tar";
+    for (format, compression, layer_type) in [
+        ("docker", "none", docker.to_string()),
+        ("docker", "gzip", format!("{docker}.gzip")),
+        ("oci", "none", oci.to_string()),
+        ("oci", "gzip", format!("{oci}+gzip")),
+        ("oci", "zstd", format!("{oci}+zstd")),
+    ] {
+        manifest_matches(format, compression, &layer_type);
+    }
+    // Docker's media types cannot name zstd: refused, naming the way out, and nothing written.
+    let d = tempfile::tempdir().unwrap();
+    let store = d.path().join("nix/store");
+    let paths = fixture(&store, false, false);
+    let o = run(d.path(), &[os("layer"), os("--compression"), os("zstd"), os("--store-dir"), store.as_os_str(), os("--out"), os("l.tar"), os("--record"), os("l.json"), paths[1].as_os_str()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(d.path(), &[os("manifest"), os("--out"), os("m.json"), os("--config"), os("c.json"), os("--image-system"), os("x86_64-linux"), os("l.json")]);
+    assert!(!o.status.success() && stderr(&o).contains("zstd") && stderr(&o).contains("oci"), "{}", stderr(&o));
+    assert!(!d.path().join("m.json").exists() && !d.path().join("c.json").exists());
+}
+
+fn manifest_matches(format: &str, compression: &str, layer_type: &str) {
     let d = tempfile::tempdir().unwrap();
     let store = d.path().join("nix/store");
     let paths = fixture(&store, false, false);
     for (i, p) in paths.iter().enumerate() {
-        let meta = format!("l{i}.json");
-        let out = format!("l{i}.tar");
-        let mut args: Vec<&OsStr> = vec![os("layer"), os("--store-dir"), store.as_os_str(), os("--out"), os(&out), os("--record"), os(&meta), p.as_os_str()];
-        args.truncate(8);
+        let (meta, out) = (format!("l{i}.json"), format!("l{i}.tar"));
+        let args: Vec<&OsStr> = vec![os("layer"), os("--compression"), os(compression), os("--store-dir"), store.as_os_str(), os("--out"), os(&out), os("--record"), os(&meta), p.as_os_str()];
         let o = run(d.path(), &args);
         assert!(o.status.success(), "{}", stderr(&o));
     }
-    let o = run(d.path(), &[os("manifest"), os("--out"), os("manifest-output.json"), os("--config"), os("config.json"), os("--image-system"), os("aarch64-linux"), os("--image-config"), os(r#"{"Cmd":["/bin/tool"]}"#), os("l2.json"), os("l0.json"), os("l1.json")]);
+    let o = run(d.path(), &[os("manifest"), os("--format"), os(format), os("--out"), os("manifest-output.json"), os("--config"), os("config.json"), os("--image-system"), os("aarch64-linux"), os("--image-config"), os(r#"{"Cmd":["/bin/tool"]}"#), os("l2.json"), os("l0.json"), os("l1.json")]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out: ManifestOutput = serde_json::from_slice(&fs::read(d.path().join("manifest-output.json")).unwrap()).unwrap();
     let cfg: ImageConfig = serde_json::from_slice(&fs::read(d.path().join("config.json")).unwrap()).unwrap();
+    let what = format!("{format}, {compression}");
     assert_eq!(cfg.architecture, "arm64");
     assert_eq!(cfg.config["Cmd"][0], "/bin/tool");
     assert_eq!(out.manifest.schema_version, 2);
+    let (manifest_type, config_type) = match format {
+        "docker" => ("application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.container.image.v1+json"),
+        _ => ("application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.config.v1+json"),
+    };
+    assert_eq!((out.manifest.media_type.as_str(), out.manifest.config.media_type.as_str()), (manifest_type, config_type), "{what}");
     assert_eq!(out.manifest.layers.len(), 3);
-    assert_eq!(cfg.rootfs.diff_ids, out.manifest.layers.iter().map(|l| l.digest.clone()).collect::<Vec<_>>());
+    assert!(out.manifest.layers.iter().all(|l| l.media_type == layer_type), "{what}: {:?}", out.manifest.layers);
     // The order given, not re-sorted.
     let l2: BlobRecord = serde_json::from_slice(&fs::read(d.path().join("l2.json")).unwrap()).unwrap();
     assert_eq!(out.manifest.layers[0].digest, format!("sha256:{}", l2.sha256));
-    // Every blob, the config included, is located, and its bytes match digest, md5 and size.
+    // Every blob, the config included, is located, and its bytes match digest, md5 and size; each
+    // layer's diff_id is the sha256 of its blob decompressed by the system's tool.
     assert_eq!(out.layer_locations.len(), 4);
-    let descriptors: Vec<_> = out.manifest.layers.iter().chain(std::iter::once(&out.manifest.config)).collect();
-    for desc in descriptors {
+    let decompress = COMPRESSIONS.iter().find(|c| c.0 == compression).unwrap().1;
+    let mut diff_ids = Vec::new();
+    for desc in out.manifest.layers.iter().chain(std::iter::once(&out.manifest.config)) {
         let hex = desc.digest.strip_prefix("sha256:").unwrap();
         let loc = &out.layer_locations[hex];
         let (sha256, md5, size) = common::outside_digests(Path::new(&loc.path));
-        assert_eq!((sha256.as_str(), md5.as_str(), size), (hex, loc.md5.as_str(), desc.size), "{}", loc.path);
+        assert_eq!((sha256.as_str(), md5.as_str(), size), (hex, loc.md5.as_str(), desc.size), "{what}: {}", loc.path);
+        if desc.media_type == layer_type {
+            diff_ids.push(format!("sha256:{}", outside_diff_id(Path::new(&loc.path), decompress)));
+        }
     }
+    assert_eq!(cfg.rootfs.diff_ids, diff_ids, "{what}");
     let o = run(d.path(), &[os("manifest"), os("--out"), os("m2.json"), os("--config"), os("c2.json"), os("--image-system"), os("mips-linux"), os("l0.json")]);
     assert!(!o.status.success() && stderr(&o).contains("mips-linux"));
     assert!(!d.path().join("m2.json").exists() && !d.path().join("c2.json").exists());
@@ -438,13 +508,13 @@ fn unreadable_content_fails_naming_the_file_and_leaves_nothing() {
 
 #[test]
 fn a_file_that_changes_size_while_read_is_an_error() {
-    use nix_image_layers::digest::HashingSink;
+    use nix_image_layers::compress::{Compression, LayerSink};
     use nix_image_layers::tarball::TarWriter;
     let d = tempfile::tempdir().unwrap();
     let f = d.path().join("ten");
     fs::write(&f, "0123456789").unwrap();
-    for (declared, word) in [(5, "grew"), (20, "shrank")] {
-        let mut sink = HashingSink::new(None);
+    for (declared, word, compression) in [(5, "grew", Compression::None), (20, "shrank", Compression::None), (5, "grew", Compression::Gzip), (20, "shrank", Compression::Zstd)] {
+        let mut sink = LayerSink::new(compression, None).unwrap();
         let mut w = TarWriter::new(&mut sink, 1, Path::new("out.tar"));
         let e = w.file(b"ten", 0o644, declared, &f).unwrap_err().to_string();
         assert!(e.contains(word) && e.contains("ten"), "{e}");

@@ -38,8 +38,13 @@ fn eval_json(expr: &str) -> serde_json::Value {
 }
 
 fn image_expr(packages: &str, pkgs_args: &str) -> String {
+    image_expr_with(packages, pkgs_args, "")
+}
+
+/// [`image_expr`] with more arguments of build-image.nix (Nix attributes, `compression = "zstd";`).
+fn image_expr_with(packages: &str, pkgs_args: &str, more: &str) -> String {
     format!(
-        "import ./build-image.nix {{ pkgs = import ./examples/pkgs.nix {{ {pkgs_args} }}; tools = {}; name = \"t\"; packages = ''{packages}''; }}",
+        "import ./build-image.nix {{ pkgs = import ./examples/pkgs.nix {{ {pkgs_args} }}; tools = {}; name = \"t\"; packages = ''{packages}''; {more} }}",
         static_tools().display()
     )
 }
@@ -63,39 +68,60 @@ fn layers_of(packages: &str, pkgs_args: &str) -> Vec<(String, BTreeSet<String>)>
         .collect()
 }
 
+/// With `compression = "none"` the image is the one of Nixery (2019): uncompressed layers, Docker
+/// media types, diff_ids equal to the layers' digests. By default layers are gzipped; with zstd
+/// the manifest is OCI's. Every blob matches its file, checked with outside tools.
 #[test]
 fn manifest_has_the_shape_of_nixery_2019_and_every_blob_matches_its_file() {
     let t = "manifest_has_the_shape_of_nixery_2019";
-    if !have_nix(t) || !common::have_tool("sha256sum", t) || !common::have_tool("openssl", t) {
+    if !have_nix(t) || !common::have_tool("sha256sum", t) || !common::have_tool("openssl", t) || !common::have_tool("zstd", t) {
         return;
     }
     let _g = lock();
-    let out = build("shape", r#"["hello", "xorg.xev", "haskellpackages.stylish-haskell", "oddities"]"#, "", &[]);
-    let text = fs::read_to_string(&out).unwrap();
-    let raw: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let keys: Vec<&String> = raw.as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["layerLocations", "manifest"]);
-    let m: ManifestOutput = serde_json::from_str(&text).unwrap();
-    assert_eq!(m.manifest.schema_version, 2);
-    assert_eq!(m.manifest.media_type, "application/vnd.docker.distribution.manifest.v2+json");
-    assert!(m.manifest.layers.len() >= 2 && m.manifest.layers.len() <= 96);
-    assert!(m.manifest.layers.iter().all(|l| l.media_type == "application/vnd.docker.image.rootfs.diff.tar"));
-    assert_eq!(m.layer_locations.len(), m.manifest.layers.len() + 1);
-    for desc in m.manifest.layers.iter().chain([&m.manifest.config]) {
-        let hex = desc.digest.strip_prefix("sha256:").unwrap();
-        let loc = &m.layer_locations[hex];
-        assert!(Path::new(&loc.path).is_file(), "{} exists", loc.path);
-        let (sha256, md5, size) = common::outside_digests(Path::new(&loc.path));
-        assert_eq!((sha256.as_str(), md5.as_str(), size), (hex, loc.md5.as_str(), desc.size), "{}", loc.path);
+    let packages = r#"["hello", "xorg.xev", "haskellpackages.stylish-haskell", "oddities"]"#;
+    let docker = "application/vnd.docker.image.rootfs.diff.tar";
+    let oci = "application/vnd.oci.image.layer.v1.tar";
+    // (extra arguments, manifest media type, layers' media type, file suffix, decompress)
+    for (extra, manifest_type, layer_type, suffix, decompress) in [
+        (r#"compression = "none";"#, "application/vnd.docker.distribution.manifest.v2+json", docker.to_string(), "", "cat"),
+        ("", "application/vnd.docker.distribution.manifest.v2+json", format!("{docker}.gzip"), ".gz", "gzip -dc"),
+        (r#"compression = "zstd";"#, "application/vnd.oci.image.manifest.v1+json", format!("{oci}+zstd"), ".zst", "zstd -dc"),
+    ] {
+        let out = nix_build(&["--expr", &image_expr_with(packages, "", extra)]).trim().to_string();
+        let text = fs::read_to_string(&out).unwrap();
+        let raw: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let keys: Vec<&String> = raw.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["layerLocations", "manifest"]);
+        let m: ManifestOutput = serde_json::from_str(&text).unwrap();
+        assert_eq!(m.manifest.schema_version, 2);
+        assert_eq!(m.manifest.media_type, manifest_type, "{extra}");
+        assert!(m.manifest.layers.len() >= 2 && m.manifest.layers.len() <= 96);
+        assert!(m.manifest.layers.iter().all(|l| l.media_type == layer_type), "{extra}: {:?}", m.manifest.layers);
+        assert_eq!(m.layer_locations.len(), m.manifest.layers.len() + 1);
+        let mut diff_ids = Vec::new();
+        for desc in m.manifest.layers.iter().chain([&m.manifest.config]) {
+            let hex = desc.digest.strip_prefix("sha256:").unwrap();
+            let loc = &m.layer_locations[hex];
+            assert!(Path::new(&loc.path).is_file(), "{} exists", loc.path);
+            let (sha256, md5, size) = common::outside_digests(Path::new(&loc.path));
+            assert_eq!((sha256.as_str(), md5.as_str(), size), (hex, loc.md5.as_str(), desc.size), "{}", loc.path);
+            if desc.media_type == layer_type {
+                assert!(loc.path.ends_with(&format!(".tar{suffix}")), "{}", loc.path);
+                diff_ids.push(format!("sha256:{}", common::outside_diff_id(Path::new(&loc.path), decompress)));
+            }
+        }
+        let cfg_hex = m.manifest.config.digest.strip_prefix("sha256:").unwrap();
+        let cfg: ImageConfig = serde_json::from_slice(&fs::read(&m.layer_locations[cfg_hex].path).unwrap()).unwrap();
+        assert_eq!(cfg.architecture, "amd64");
+        assert_eq!(cfg.os, "linux");
+        assert_eq!(cfg.rootfs.diff_ids, diff_ids, "{extra}");
+        if extra.contains("none") {
+            assert_eq!(cfg.rootfs.diff_ids, m.manifest.layers.iter().map(|l| l.digest.clone()).collect::<Vec<_>>());
+        }
+        // The customisation layer is the top one.
+        let top = &m.layer_locations[m.manifest.layers.last().unwrap().digest.strip_prefix("sha256:").unwrap()];
+        assert!(top.path.ends_with(&format!("-customisation-layer.tar{suffix}")), "{}", top.path);
     }
-    let cfg_hex = m.manifest.config.digest.strip_prefix("sha256:").unwrap();
-    let cfg: ImageConfig = serde_json::from_slice(&fs::read(&m.layer_locations[cfg_hex].path).unwrap()).unwrap();
-    assert_eq!(cfg.architecture, "amd64");
-    assert_eq!(cfg.os, "linux");
-    assert_eq!(cfg.rootfs.diff_ids, m.manifest.layers.iter().map(|l| l.digest.clone()).collect::<Vec<_>>());
-    // The customisation layer is the top one.
-    let top = &m.layer_locations[m.manifest.layers.last().unwrap().digest.strip_prefix("sha256:").unwrap()];
-    assert!(top.path.ends_with("-customisation-layer.tar"), "{}", top.path);
 }
 
 #[test]
@@ -172,14 +198,17 @@ fn stamp() -> u128 {
 }
 
 /// Builds an image (`args` from [`image_args`], then `extra`) and returns the store layers it
-/// packed, read from layer-hash's "packing N store paths into OUT" lines in the build log.
+/// packed, read from layer-hash's "packing N store paths into OUT (COMPRESSION)" lines in the
+/// build log.
 fn packed_layers(args: &[String], extra: &[&str]) -> BTreeSet<String> {
     let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
     all.extend(extra);
     let o = nix_build_output(&all);
     let log = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{log}");
-    log.lines().filter_map(|l| l.split_once("packing ").and_then(|(_, r)| r.split(" into ").nth(1)).map(str::to_owned)).collect()
+    log.lines()
+        .filter_map(|l| l.split_once("packing ").and_then(|(_, r)| r.split(" into ").nth(1)).and_then(|r| r.split(' ').next()).map(str::to_owned))
+        .collect()
 }
 
 #[test]
@@ -286,7 +315,7 @@ fn an_empty_image_has_only_the_customisation_layer() {
     let m: ManifestOutput = serde_json::from_slice(&fs::read(&out).unwrap()).unwrap();
     assert_eq!(m.manifest.layers.len(), 1, "only the (empty) customisation layer");
     let top = &m.layer_locations[m.manifest.layers[0].digest.strip_prefix("sha256:").unwrap()];
-    assert!(top.path.ends_with("-customisation-layer.tar"), "{}", top.path);
+    assert!(top.path.ends_with("-customisation-layer.tar.gz"), "{}", top.path);
 }
 
 #[test]
@@ -409,6 +438,9 @@ fn bad_arguments_are_evaluation_errors_naming_the_argument_and_build_nothing() {
         (r#"name = "t"; popularity = ./examples/pkgs.nix; popularityUrl = "http://127.0.0.1/p.json";"#, "popularity", "one of the two"),
         (r#"name = "t"; strategy = "bogus";"#, "strategy", &known),
         (r#"name = "t"; imageConfig = [ ];"#, "imageConfig", "attribute set"),
+        (r#"name = "t"; compression = "xz";"#, "compression", "none, gzip, zstd"),
+        (r#"name = "t"; format = "v1";"#, "format", "docker, oci"),
+        (r#"name = "t"; format = "docker"; compression = "zstd";"#, "format", "no media type for zstd"),
     ];
     for (args, arg, allowed) in cases {
         let expr = format!(

@@ -12,9 +12,10 @@ use std::time::Instant;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use nix_image_layers::attrs::{self, Attrs};
-use nix_image_layers::digest::{Digests, digest_file};
+use nix_image_layers::digest::digest_file;
 use nix_image_layers::layering::human_size;
-use nix_image_layers::manifest::{self, BlobRecord};
+use nix_image_layers::compress::{Compression, LayerDigests};
+use nix_image_layers::manifest::{self, BlobRecord, Format};
 use nix_image_layers::output::{read_file, write_output};
 use nix_image_layers::tarball::{self, DEFAULT_MTIME};
 use nix_image_layers::{Error, Result};
@@ -64,6 +65,10 @@ struct LayerArgs {
     #[arg(long, value_name = "DIR")]
     #[serde(default)]
     store_dir: Option<PathBuf>,
+    /// How the layer is stored: none (the tar itself, as Nixery (2019)), gzip or zstd
+    #[arg(long, default_value = "gzip")]
+    #[serde(default)]
+    compression: Compression,
     /// The mtime of every entry, in seconds since the epoch
     #[arg(long, default_value_t = DEFAULT_MTIME)]
     #[serde(default = "default_mtime")]
@@ -83,6 +88,10 @@ struct CustomisationArgs {
     #[arg(long, value_name = "FILE")]
     #[serde(default)]
     record: Option<PathBuf>,
+    /// How the layer is stored: none (the tar itself, as Nixery (2019)), gzip or zstd
+    #[arg(long, default_value = "gzip")]
+    #[serde(default)]
+    compression: Compression,
     /// The mtime of every entry, in seconds since the epoch
     #[arg(long, default_value_t = DEFAULT_MTIME)]
     #[serde(default = "default_mtime")]
@@ -108,6 +117,11 @@ struct ManifestArgs {
     /// The Nix system of the image (x86_64-linux, aarch64-linux, ...)
     #[arg(long, value_name = "SYSTEM")]
     image_system: String,
+    /// The manifest format, which decides the media types: docker (Docker Image Manifest V2
+    /// schema 2) or oci; zstd layers need oci
+    #[arg(long, default_value = "docker")]
+    #[serde(default)]
+    format: Format,
     /// The image config's `config` object as JSON (Cmd, Env, ...)
     #[arg(long, value_name = "JSON", default_value = "{}")]
     #[serde(default)]
@@ -220,26 +234,24 @@ fn main() -> ExitCode {
 
 fn run(mode: Mode) -> Result<()> {
     match mode {
-        Mode::Layer(LayerArgs { out, record, store_dir, mtime, paths }) => {
+        Mode::Layer(LayerArgs { out, record, store_dir, compression, mtime, paths }) => {
             if paths.is_empty() {
                 return Err(Error::Usage("no store paths to pack (argument PATHS, attribute `paths`): a layer needs store paths".into()));
             }
             let store = tarball::store_dir(store_dir.as_deref());
-            let d = store_layer(&out, &store, &paths, mtime)?;
-            finish_layer(&out, record.as_deref(), &d)?;
-            print_json(&d)
+            let d = store_layer(&out, &store, &paths, mtime, compression)?;
+            finish_layer(&out, record.as_deref(), d, compression)
         }
-        Mode::Customisation(CustomisationArgs { out, record, mtime, contents }) => {
-            let d = customisation_layer(&out, &contents, mtime)?;
-            finish_layer(&out, record.as_deref(), &d)?;
-            print_json(&d)
+        Mode::Customisation(CustomisationArgs { out, record, compression, mtime, contents }) => {
+            let d = customisation_layer(&out, &contents, mtime, compression)?;
+            finish_layer(&out, record.as_deref(), d, compression)
         }
-        Mode::Manifest(ManifestArgs { out, config, config_path, image_system, image_config, layers }) => {
+        Mode::Manifest(ManifestArgs { out, config, config_path, image_system, format, image_config, layers }) => {
             let config_path = match config_path {
                 Some(p) => p,
                 None => absolute(&config)?.display().to_string(),
             };
-            write_manifest(&layers, &image_system, image_config.0, &out, &config, &config_path)
+            write_manifest(&layers, &image_system, format, image_config.0, &out, &config, &config_path)
         }
         Mode::Layout(LayoutArgs { manifest, out }) => layout(&manifest, &out),
         Mode::Text(TextArgs { out, text }) => write_output(&out, text.as_bytes()),
@@ -253,17 +265,17 @@ fn run(mode: Mode) -> Result<()> {
     }
 }
 
-fn store_layer(out: &Path, store: &Path, paths: &[PathBuf], mtime: u64) -> Result<Digests> {
+fn store_layer(out: &Path, store: &Path, paths: &[PathBuf], mtime: u64, compression: Compression) -> Result<LayerDigests> {
     let start = Instant::now();
-    eprintln!("packing {} store paths into {}", paths.len(), out.display());
-    let d = tarball::pack_store_layer(out, store, paths, mtime)?;
+    eprintln!("packing {} store paths into {} ({})", paths.len(), out.display(), compression.name());
+    let d = tarball::pack_store_layer(out, store, paths, mtime, compression)?;
     log_done(out, &d, start);
     Ok(d)
 }
 
-fn customisation_layer(out: &Path, contents: &[PathBuf], mtime: u64) -> Result<Digests> {
+fn customisation_layer(out: &Path, contents: &[PathBuf], mtime: u64, compression: Compression) -> Result<LayerDigests> {
     let start = Instant::now();
-    let (d, report) = tarball::pack_customisation_layer(out, contents, mtime)?;
+    let (d, report) = tarball::pack_customisation_layer(out, contents, mtime, compression)?;
     for c in &report.conflicts {
         eprintln!("warning: customisation layer: {c}");
     }
@@ -272,24 +284,34 @@ fn customisation_layer(out: &Path, contents: &[PathBuf], mtime: u64) -> Result<D
     Ok(d)
 }
 
-fn log_done(out: &Path, d: &Digests, start: Instant) {
+fn log_done(out: &Path, d: &LayerDigests, start: Instant) {
     let secs = start.elapsed().as_secs_f64();
     eprintln!(
         "wrote {} ({}) sha256:{} in {:.2} s ({:.0} MB/s)",
         out.display(),
-        human_size(d.size),
-        d.sha256,
+        human_size(d.blob.size),
+        d.blob.sha256,
         secs,
-        d.size as f64 / secs.max(1e-9) / 1e6
+        d.blob.size as f64 / secs.max(1e-9) / 1e6
     );
 }
 
-fn finish_layer(out: &Path, record_file: Option<&Path>, d: &Digests) -> Result<()> {
+/// Writes the layer's record, if asked, and prints its {"sha256", "md5", "size"} (and, when
+/// compressed, "diffId"): one line of JSON.
+fn finish_layer(out: &Path, record_file: Option<&Path>, d: LayerDigests, compression: Compression) -> Result<()> {
+    let record = BlobRecord::of_layer(d, compression, absolute(out)?.display().to_string());
     if let Some(record_file) = record_file {
-        let record = BlobRecord::new(d.clone(), absolute(out)?.display().to_string());
         write_output(record_file, &manifest::to_json(&record))?;
     }
-    Ok(())
+    #[derive(serde::Serialize)]
+    struct Printed<'a> {
+        sha256: &'a str,
+        md5: &'a str,
+        size: u64,
+        #[serde(rename = "diffId", skip_serializing_if = "Option::is_none")]
+        diff_id: Option<&'a str>,
+    }
+    print_json(&Printed { sha256: &record.sha256, md5: &record.md5, size: record.size, diff_id: record.diff_id.as_deref() })
 }
 
 /// An output's absolute path, as records and layerLocations name files.
@@ -329,6 +351,7 @@ fn read_records(files: &[PathBuf]) -> Result<Vec<BlobRecord>> {
 fn write_manifest(
     record_files: &[PathBuf],
     system: &str,
+    format: Format,
     image_config: serde_json::Map<String, serde_json::Value>,
     out: &Path,
     config_out: &Path,
@@ -336,7 +359,7 @@ fn write_manifest(
 ) -> Result<()> {
     let layers = read_records(record_files)?;
     let config = manifest::image_config(&layers, system, image_config)?;
-    let output = manifest::manifest_output(&layers, &config, config_path);
+    let output = manifest::manifest_output(&layers, &config, config_path, format)?;
     write_output(config_out, &config)?;
     write_output(out, &manifest::to_json(&output))?;
     eprintln!("wrote the manifest of {} layers ({}) and the image config", layers.len(), human_size(layers.iter().map(|l| l.size).sum()));

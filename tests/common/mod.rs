@@ -151,3 +151,14 @@ pub fn outside_digests(path: &Path) -> (String, String, u64) {
     let size = sh(r#"stat -L -c %s "$1""#).trim().parse().unwrap();
     (sha256, md5, size)
 }
+
+/// The compressions, and the command that gives a blob's tar stream back on stdout.
+pub const COMPRESSIONS: [(&str, &str); 3] = [("none", "cat"), ("gzip", "gzip -dc"), ("zstd", "zstd -dc")];
+
+/// The sha256 of a blob's tar stream, decompressed by the system's own tool (`decompress`, from
+/// [`COMPRESSIONS`]).
+pub fn outside_diff_id(blob: &Path, decompress: &str) -> String {
+    let o = Command::new("sh").arg("-c").arg(format!("{decompress} < \"$1\" | sha256sum")).arg("sh").arg(blob).output().unwrap();
+    assert!(o.status.success(), "{decompress}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap().split(' ').next().unwrap().to_string()
+}
