@@ -3,26 +3,14 @@
 
 mod common;
 
-use common::graphs::{closure, names};
+use common::graphs::{closure, grouped, names, DIAMOND};
 use nix_image_layers::graph::Closure;
-use nix_image_layers::layering::{self, check_partition, Options, Reason, Strategy};
+use nix_image_layers::layering::{self, Options, Reason, Strategy};
 use nix_image_layers::popularity::Popularity;
 
 fn nixery(c: &Closure, pop: &Popularity, opts: Options) -> Vec<layering::Layer> {
-    let layers = layering::group(c, pop, Strategy::Nixery, &opts).unwrap();
-    check_partition(c, &layers, opts.budget).unwrap();
-    layers
+    grouped(c, pop, Strategy::Nixery, &opts)
 }
-
-// Two roots: app (libA, data) and tool (libB); both libraries reference glibc.
-const DIAMOND: &[(&str, u64, &[&str])] = &[
-    ("glibc", 100, &[]),
-    ("libA", 10, &["glibc"]),
-    ("libB", 20, &["glibc"]),
-    ("data", 1, &[]),
-    ("app", 5, &["libA", "data"]),
-    ("tool", 2, &["libB"]),
-];
 
 #[test]
 fn shared_paths_stand_alone_and_dominated_ones_join_their_owner() {

@@ -7,27 +7,14 @@ mod common;
 use std::fs;
 use std::process::Command;
 
-use common::graphs::{closure, names};
+use common::graphs::{closure, grouped, names, DIAMOND};
 use nix_image_layers::graph::Closure;
-use nix_image_layers::layering::{self, check_partition, Options, Reason, Strategy};
+use nix_image_layers::layering::{self, Options, Reason, Strategy};
 use nix_image_layers::popularity::Popularity;
 
 fn group(c: &Closure, strategy: Strategy, budget: usize) -> Vec<layering::Layer> {
-    let layers = layering::group(c, &Popularity::none(), strategy, &Options::with_budget(budget)).unwrap();
-    check_partition(c, &layers, budget).unwrap();
-    layers
+    grouped(c, &Popularity::none(), strategy, &Options::with_budget(budget))
 }
-
-// Two roots: app (libA, data) and tool (libB); both libraries reference glibc. Closure sizes:
-// glibc 100, libA 110, libB 120, data 1, app 116, tool 122.
-const DIAMOND: &[(&str, u64, &[&str])] = &[
-    ("glibc", 100, &[]),
-    ("libA", 10, &["glibc"]),
-    ("libB", 20, &["glibc"]),
-    ("data", 1, &[]),
-    ("app", 5, &["libA", "data"]),
-    ("tool", 2, &["libB"]),
-];
 
 /// Paths ranked by how many paths depend on them (glibc 4; data, libA and libB 1; app and tool
 /// 0), ties by name; the first `budget - 1` alone, the rest in one layer on top.

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use nix_image_layers::graph::{name_of, Closure};
-use nix_image_layers::layering::Layer;
+use nix_image_layers::layering::{self, check_partition, Layer, Options, Strategy};
 use nix_image_layers::popularity::Popularity;
 use nix_image_layers::research::synth;
 
@@ -111,4 +111,22 @@ pub fn packages_with_libraries(count: usize) -> Closure {
 /// Popularity for the random graphs' names: `p{i}` counts `counts[i]`.
 pub fn popularity(counts: &[u64]) -> Popularity {
     Popularity::from_counts(counts.iter().enumerate().map(|(i, &p)| (format!("p{i}"), p)))
+}
+
+/// Two roots: app (libA, data) and tool (libB); both libraries reference glibc. Closure sizes:
+/// glibc 100, libA 110, libB 120, data 1, app 116, tool 122.
+pub const DIAMOND: &[(&str, u64, &[&str])] = &[
+    ("glibc", 100, &[]),
+    ("libA", 10, &["glibc"]),
+    ("libB", 20, &["glibc"]),
+    ("data", 1, &[]),
+    ("app", 5, &["libA", "data"]),
+    ("tool", 2, &["libB"]),
+];
+
+/// The layers of `c` by `strategy`, after the contract's partition check.
+pub fn grouped(c: &Closure, pop: &Popularity, strategy: Strategy, opts: &Options) -> Vec<Layer> {
+    let layers = layering::group(c, pop, strategy, opts).unwrap();
+    check_partition(c, &layers, opts.budget).unwrap();
+    layers
 }
