@@ -262,3 +262,58 @@ pub fn check_partition(closure: &Closure, layers: &[Layer], budget: usize) -> st
         None => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::Node;
+
+    #[test]
+    fn sizes_read_as_nix_prints_them() {
+        let cases = [
+            (0, "0 B"),
+            (1023, "1023 B"),
+            (1024, "1.0 KiB"),
+            (1536, "1.5 KiB"),
+            (10 * 1024 * 1024 + 1024 * 1024 / 10, "10.1 MiB"),
+            (3 << 30, "3.0 GiB"),
+            (5 << 40, "5.0 TiB"),
+            (2048 << 40, "2048.0 TiB"),
+        ];
+        for (bytes, shown) in cases {
+            assert_eq!(human_size(bytes), shown, "{bytes}");
+        }
+    }
+
+    /// The --explain table: a header, then one row per layer with its number, paths, size,
+    /// rating, why (merged layers say how many candidates) and top path.
+    #[test]
+    fn explain_has_a_row_per_layer_saying_why() {
+        let node = |name: &str, size: u64| Node { path: format!("/nix/store/{}-{name}", "a".repeat(32)), nar_size: size, closure_size: size, references: vec![] };
+        let c = Closure::from_indexed(vec![node("app", 2048), node("lib", 10), node("tool", 5)], &[0, 2]);
+        let layers = vec![
+            Layer { contents: vec![1, 2], size: 15, rating: 7, top: 2, reason: Reason::Merged, candidates: 2 },
+            Layer { contents: vec![0], size: 2048, rating: 9, top: 0, reason: Reason::Root, candidates: 1 },
+        ];
+        let table = explain(&c, &layers);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines[0], "3 paths, 2.0 KiB in 2 layers (bottom first)");
+        assert_eq!(lines[1].split_whitespace().collect::<Vec<_>>(), ["layer", "paths", "size", "rating", "why", "top"]);
+        let row = |i: usize| lines[i].split_whitespace().collect::<Vec<_>>().join(" ");
+        assert_eq!(row(2), format!("1 2 15 B 7 merged (2) /nix/store/{}-tool", "a".repeat(32)));
+        assert_eq!(row(3), format!("2 1 2.0 KiB 9 root /nix/store/{}-app", "a".repeat(32)));
+        assert_eq!(lines.len(), 4);
+        let described: Vec<&str> = [Reason::Root, Reason::Shared, Reason::Popular, Reason::Big, Reason::Unreachable, Reason::Merged, Reason::Apart].map(Reason::describe).to_vec();
+        assert_eq!(described, ["root", "shared", "hoisted: popular", "hoisted: big", "unreachable", "merged", "apart"]);
+    }
+
+    /// Strategies by name, from JSON too (the builder attribute), and an unknown one refused.
+    #[test]
+    fn strategies_read_by_name() {
+        for s in Strategy::ALL {
+            let from_json: Strategy = serde_json::from_str(&format!("\"{}\"", s.name())).unwrap();
+            assert_eq!(from_json, s);
+        }
+        assert!(serde_json::from_str::<Strategy>("\"bogus\"").unwrap_err().to_string().contains("bogus"));
+    }
+}
