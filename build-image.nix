@@ -149,6 +149,26 @@ let
     manifest = manifestOutput.out;
   };
 
+  # The image as an OCI image layout, tagged imageTag, blobs linked into the store. OCI tools
+  # (skopeo's oci: transport, umoci) read only OCI manifests from one, hence format "oci".
+  ociLayout =
+    if manifestFormat != "oci" then
+      throw "build-image.nix: `ociLayout` needs format = \"oci\" (OCI tools read only OCI manifests from an OCI layout); this image has format \"${manifestFormat}\". Use `layout` (skopeo's dir:) or `stream` for it."
+    else run "layer-hash" "${baseName}-oci-layout" {
+      mode = "oci-layout";
+      manifest = manifestOutput.out;
+      tag = imageTag;
+    };
+
+  # An executable that writes the image as a `docker load` / `podman load` archive to stdout,
+  # reading the blobs from the store: `$(nix-build ... -A stream) | docker load`.
+  stream = run "layer-hash" "${baseName}-stream" {
+    mode = "load-script";
+    manifest = manifestOutput.out;
+    imageName = name;
+    tag = imageTag;
+  };
+
   # The structured error Nixery (2019) returned: every package that was not found, and no image.
   notFound = run "layer-hash" "manifest-output.json" {
     mode = "text";
@@ -158,7 +178,7 @@ in
 if problems != [ ] then throw "build-image.nix: ${concatStringsSep "\n  " ([ "" ] ++ problems)}"
 else if missing != [ ] then notFound // { inherit missing; imageName = baseName; }
 else manifestOutput // {
-  inherit layout imageTag grouping compression;
+  inherit layout ociLayout stream imageTag grouping compression;
   format = manifestFormat;
   imageName = baseName;
   layers = storeLayers;

@@ -8,6 +8,7 @@
 //! their outputs whole or not at all ([`output`]). A third program, `layer-eval`, judges
 //! layerings by the bytes they make clients re-pull and registries store ([`research`]).
 
+pub mod archive;
 pub mod attrs;
 pub mod compress;
 pub mod digest;

@@ -199,6 +199,21 @@ pub struct ManifestOutput {
     pub manifest: Manifest,
 }
 
+impl ManifestOutput {
+    /// Every blob of the image, layers bottom first and the config last, as (hex digest, store
+    /// file), each checked to exist; `context` is what an error names.
+    pub fn blobs(&self, context: &std::path::Path) -> Result<Vec<(String, String)>> {
+        let mut all = Vec::new();
+        for d in self.manifest.layers.iter().chain(std::iter::once(&self.manifest.config)) {
+            let hex = d.digest.strip_prefix("sha256:").unwrap_or(&d.digest);
+            let loc = self.layer_locations.get(hex).ok_or_else(|| Error::invalid(context, format!("no layerLocations entry for {}", d.digest)))?;
+            std::fs::metadata(&loc.path).map_err(|source| Error::Read { path: loc.path.clone().into(), source })?;
+            all.push((hex.to_string(), loc.path.clone()));
+        }
+        Ok(all)
+    }
+}
+
 /// Compact JSON with the field order of the types above (sorted, as Nix's `toJSON`).
 pub fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).expect("manifest types serialise")
@@ -251,16 +266,8 @@ pub const DIR_LAYOUT_VERSION: &str = "Directory Transport Version: 1.1\n";
 /// Every blob must have a location that exists, checked before `dir` is created; should a write
 /// fail after that, `dir` is removed: a layout is whole or absent.
 pub fn write_dir_layout(dir: &std::path::Path, output: &ManifestOutput) -> Result<()> {
-    let mut links = Vec::new();
-    for d in output.manifest.layers.iter().chain(std::iter::once(&output.manifest.config)) {
-        let hex = d.digest.strip_prefix("sha256:").unwrap_or(&d.digest);
-        let loc = output.layer_locations.get(hex).ok_or_else(|| Error::invalid(dir, format!("no layerLocations entry for {}", d.digest)))?;
-        std::fs::metadata(&loc.path).map_err(|source| Error::Read { path: loc.path.clone().into(), source })?;
-        links.push((hex, &loc.path));
-    }
-    std::fs::create_dir(dir).map_err(|source| Error::Write { path: dir.to_path_buf(), source })?;
-    let fill = || -> Result<()> {
-        let werr = |path: std::path::PathBuf| move |source| Error::Write { path, source };
+    let links = output.blobs(dir)?;
+    crate::output::new_dir(dir, |werr| {
         for (hex, target) in &links {
             let link = dir.join(hex);
             if !link.exists() {
@@ -269,9 +276,6 @@ pub fn write_dir_layout(dir: &std::path::Path, output: &ManifestOutput) -> Resul
         }
         std::fs::write(dir.join("manifest.json"), to_json(&output.manifest)).map_err(werr(dir.join("manifest.json")))?;
         std::fs::write(dir.join("version"), DIR_LAYOUT_VERSION).map_err(werr(dir.join("version")))
-    };
-    fill().inspect_err(|_| {
-        let _ = std::fs::remove_dir_all(dir);
     })
 }
 

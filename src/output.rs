@@ -66,3 +66,13 @@ pub fn write_output(dest: &Path, bytes: &[u8]) -> Result<()> {
 pub fn read_file(path: &Path) -> Result<Vec<u8>> {
     fs::read(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })
 }
+
+/// Creates the new directory `dir` and fills it with `fill`; if filling fails, `dir` is removed:
+/// an output directory is whole or absent. `fill` gets a helper that names a failed write.
+pub fn new_dir(dir: &Path, fill: impl FnOnce(&dyn Fn(PathBuf) -> Box<dyn FnOnce(io::Error) -> Error>) -> Result<()>) -> Result<()> {
+    fs::create_dir(dir).map_err(|source| Error::Write { path: dir.to_path_buf(), source })?;
+    let werr = |path: PathBuf| -> Box<dyn FnOnce(io::Error) -> Error> { Box::new(move |source| Error::Write { path, source }) };
+    fill(&werr).inspect_err(|_| {
+        let _ = fs::remove_dir_all(dir);
+    })
+}

@@ -122,6 +122,13 @@ impl<'a> TarWriter<'a> {
         self.header(name, EntryType::Symlink, 0o777, 0, Some(target))
     }
 
+    /// A regular file of these bytes.
+    pub fn bytes(&mut self, name: &[u8], mode: u32, data: &[u8]) -> Result<()> {
+        self.header(name, EntryType::Regular, mode, data.len() as u64, None)?;
+        self.put(data)?;
+        self.pad(data.len() as u64)
+    }
+
     /// A regular file whose `size` bytes come from `source`; it must not change while read.
     pub fn file(&mut self, name: &[u8], mode: u32, size: u64, source: &Path) -> Result<()> {
         let rerr = |source_err| Error::Read { path: source.to_path_buf(), source: source_err };

@@ -611,4 +611,28 @@ fn bad_records_configs_layouts_and_attributes_fail_naming_them_and_leave_nothing
     moved["layerLocations"][&layer_hex]["path"] = p.join("gone.tar").display().to_string().into();
     fs::write(p.join("moved.json"), moved.to_string()).unwrap();
     fails_saying(&layout("moved.json", "l4"), &["gone.tar", "cannot read"], &[&p.join("l4")]);
+    // The OCI layout: the same checks before anything is created.
+    let oci = |manifest: &str, out: &str| run(p, &[os("oci-layout"), os("--manifest"), os(manifest), os("--tag"), os("t"), os("--out"), os(out)]);
+    let o = oci("m.json", "oci");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(p.join("oci/index.json").is_file() && p.join("oci/oci-layout").is_file());
+    fails_saying(&oci("moved.json", "o1"), &["gone.tar", "cannot read"], &[&p.join("o1")]);
+    fails_saying(&oci("unlocated.json", "o2"), &["no layerLocations entry", &layer_hex], &[&p.join("o2")]);
+    // A load script: written, it streams; a script that is not one is refused, naming it.
+    let o = run(p, &[os("load-script"), os("--manifest"), os("m.json"), os("--image-name"), os("hello"), os("--tag"), os("t"), os("--out"), os("load")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(p, &[os("load-archive"), os("--out"), os("archive.tar"), os("load")]);
+    assert!(o.status.success() && p.join("archive.tar").is_file(), "{}", stderr(&o));
+    let x = Command::new("tar").args(["-xOf", "archive.tar", "manifest.json"]).current_dir(p).output().unwrap();
+    assert!(x.status.success(), "{}", String::from_utf8_lossy(&x.stderr));
+    let loaded: serde_json::Value = serde_json::from_slice(&x.stdout).unwrap();
+    let hexes: Vec<String> = out["manifest"]["layers"].as_array().unwrap().iter().map(|l| l["digest"].as_str().unwrap()[7..].to_string()).collect();
+    let config_hex = &out["manifest"]["config"]["digest"].as_str().unwrap()[7..];
+    assert_eq!(loaded, serde_json::json!([{"Config": format!("{config_hex}.json"), "RepoTags": ["hello:t"], "Layers": hexes.iter().map(|h| format!("{h}/layer.tar")).collect::<Vec<_>>()}]));
+    let layer = Command::new("tar").args(["-xOf", "archive.tar", &format!("{}/layer.tar", hexes[0])]).current_dir(p).output().unwrap();
+    assert!(layer.status.success() && layer.stdout == fs::read(p.join("l.tar")).unwrap(), "the layer's blob, as stored");
+    fs::write(p.join("not-a-script"), "#!/bin/sh\necho hi\n").unwrap();
+    fails_saying(&run(p, &[os("load-archive"), os("--out"), os("a2.tar"), os("not-a-script")]), &["not-a-script", "malformed JSON"], &[&p.join("a2.tar")]);
+    fs::write(p.join("moved-script"), format!("#!x load-archive\n{{\"manifest\":\"{}\",\"imageName\":\"h\",\"tag\":\"t\"}}\n", p.join("moved.json").display())).unwrap();
+    fails_saying(&run(p, &[os("load-archive"), os("--out"), os("a3.tar"), os("moved-script")]), &["gone.tar", "cannot read"], &[&p.join("a3.tar")]);
 }

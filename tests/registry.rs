@@ -92,7 +92,11 @@ fn pushed_pulled_unpacked_and_run_with_real_clients() {
     if !have_nix(t) || !have_tool("skopeo", t) || !have_tool("docker-registry", t) || !have_tool("umoci", t) || !have_tool("oci-image-tool", t) {
         return;
     }
-    for (more, media) in [("", "application/vnd.docker.image.rootfs.diff.tar.gzip"), (r#"compression = "zstd";"#, "application/vnd.oci.image.layer.v1.tar+zstd")] {
+    for (more, media) in [
+        ("", "application/vnd.docker.image.rootfs.diff.tar.gzip"),
+        (r#"format = "oci";"#, "application/vnd.oci.image.layer.v1.tar+gzip"),
+        (r#"compression = "zstd";"#, "application/vnd.oci.image.layer.v1.tar+zstd"),
+    ] {
         round_trip(t, more, media);
     }
 }
@@ -124,6 +128,7 @@ fn round_trip(t: &str, more: &str, media: &str) {
     // The registry holds exactly our manifest bytes.
     let raw = run(Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false"]).arg(&dest)).stdout;
     assert_eq!(raw, fs::read(Path::new(&layout).join("manifest.json")).unwrap());
+    oci_layout_reads_back(&image, &tag, media, &format!("sha256:{}", common::outside_digests_of_bytes(&raw)), more);
     let served: serde_json::Value = serde_json::from_slice(&raw).unwrap();
     assert_eq!(served, serde_json::to_value(&ours.manifest).unwrap());
     assert!(ours.manifest.layers.iter().all(|l| l.media_type == media), "{more}: {:?}", ours.manifest.layers);
@@ -191,4 +196,43 @@ fn round_trip(t: &str, more: &str, media: &str) {
     assert!(out.status.success(), "podman run sh: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), closure.len().to_string());
     let _ = Command::new("podman").env("CONTAINERS_CONF", &conf).args(["rmi", "-f", &pulled]).output();
+
+    // Without a registry: the stream result piped into `podman load`, then run.
+    let stream = nix_build(&["--expr", &image(".stream")]).trim().to_string();
+    let load = Command::new("sh").arg("-c").arg(format!("{stream} | podman load")).env("CONTAINERS_CONF", &conf).output().unwrap();
+    assert!(load.status.success(), "{more}: stream | podman load: {}", String::from_utf8_lossy(&load.stderr));
+    let loaded = format!("localhost/hello:{tag}");
+    assert!(String::from_utf8_lossy(&load.stdout).contains(&loaded), "{}", String::from_utf8_lossy(&load.stdout));
+    let out = Command::new("podman").env("CONTAINERS_CONF", &conf).args(["run", "--rm", &loaded, "/bin/hello"]).output().unwrap();
+    assert!(out.status.success(), "{more}: podman run after load: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Hello from libgreeting 1.0, and hello, world!");
+    let _ = Command::new("podman").env("CONTAINERS_CONF", &conf).args(["rmi", "-f", &loaded]).output();
+}
+
+/// The ociLayout result: skopeo reads it as the image (same manifest digest as the registry
+/// holds), and for OCI's gzip media types umoci unpacks it and oci-image-tool validates it.
+fn oci_layout_reads_back(image: &dyn Fn(&str) -> String, tag: &str, media: &str, manifest_digest: &str, more: &str) {
+    if !media.contains(".oci.") {
+        // Docker's format has no OCI layout: asking says why and what to use.
+        let o = Command::new("nix-instantiate").args(["--eval", "--read-write-mode", "--expr", &image(".ociLayout.drvPath")]).current_dir(repo()).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains("`ociLayout` needs format = \"oci\""), "{more}: {err}");
+        return;
+    }
+    let layout = nix_build(&["--expr", &image(".ociLayout")]).trim().to_string();
+    let inspect = run(Command::new("skopeo").args(["inspect", "--raw"]).arg(format!("oci:{layout}:{tag}")));
+    let digest = format!("sha256:{}", common::outside_digests_of_bytes(&inspect.stdout));
+    assert_eq!(digest, manifest_digest, "{more}: the layout's manifest is the registry's");
+    if media.ends_with("+gzip") {
+        let v = run(Command::new("oci-image-tool").args(["validate", "--type", "image", "--ref"]).arg(format!("name={tag}")).arg(&layout));
+        assert!(String::from_utf8_lossy(&v.stdout).contains("Validation succeeded"));
+        let work = tempfile::tempdir().unwrap();
+        // umoci wants to write into the layout (a lock): it gets a copy, its symlinks kept.
+        let copy = work.path().join("layout");
+        run(Command::new("cp").args(["-a"]).arg(&layout).arg(&copy));
+        run(Command::new("chmod").args(["-R", "u+w"]).arg(&copy));
+        let bundle = work.path().join("bundle");
+        run(Command::new("umoci").args(["unpack", "--image"]).arg(format!("{}:{tag}", copy.display())).arg(&bundle));
+        assert!(bundle.join("rootfs/bin/hello").exists());
+    }
 }

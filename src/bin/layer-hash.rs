@@ -45,6 +45,12 @@ enum Mode {
     Manifest(ManifestArgs),
     /// Lay an image out in skopeo's dir: format (manifest.json, version, blobs as symlinks)
     Layout(LayoutArgs),
+    /// Lay an image out as an OCI image layout (oci-layout, index.json, blobs as symlinks)
+    OciLayout(OciLayoutArgs),
+    /// Write an executable that streams the image as a `docker load` archive (see load-archive)
+    LoadScript(LoadScriptArgs),
+    /// Write the `docker load` archive of the image a load-script names (run by the script)
+    LoadArchive(LoadArchiveArgs),
     /// Write TEXT to a file (so that even an error result needs no stdenv)
     Text(TextArgs),
     /// Write [{size, sha256, md5, path}] of existing files
@@ -144,6 +150,50 @@ struct LayoutArgs {
 
 #[derive(Args, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+struct OciLayoutArgs {
+    /// manifest-output.json of the image
+    #[arg(long, value_name = "FILE")]
+    manifest: PathBuf,
+    /// The tag, as index.json's org.opencontainers.image.ref.name
+    #[arg(long)]
+    tag: String,
+    /// The directory to create
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+/// What a load script holds after its `#!` line: the image and the name it loads as.
+#[derive(Args, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LoadScriptArgs {
+    /// manifest-output.json of the image
+    #[arg(long, value_name = "FILE")]
+    manifest: PathBuf,
+    /// The repository name the image loads as (`name` of build-image.nix)
+    #[arg(long)]
+    image_name: String,
+    /// The tag it loads as
+    #[arg(long)]
+    tag: String,
+    /// The script to write
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip_serializing)]
+    out: PathBuf,
+}
+
+#[derive(Args, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LoadArchiveArgs {
+    /// Where the archive goes; `-` is stdout
+    #[arg(long, value_name = "FILE", default_value = "-")]
+    #[serde(default = "stdout")]
+    out: PathBuf,
+    /// A script load-script wrote (the kernel passes it when the script runs)
+    script: PathBuf,
+}
+
+#[derive(Args, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct TextArgs {
     /// The file to write; `-` is stdout
     #[arg(long, value_name = "FILE")]
@@ -174,6 +224,9 @@ impl Mode {
             "customisation" => Mode::Customisation(a.input()?),
             "manifest" => Mode::Manifest(a.input()?),
             "layout" => Mode::Layout(a.input()?),
+            "oci-layout" => Mode::OciLayout(a.input()?),
+            "load-script" => Mode::LoadScript(a.input()?),
+            "load-archive" => Mode::LoadArchive(a.input()?),
             "text" => Mode::Text(a.input()?),
             "hash" => Mode::Hash(a.input()?),
             other => {
@@ -254,6 +307,14 @@ fn run(mode: Mode) -> Result<()> {
             write_manifest(&layers, &image_system, format, image_config.0, &out, &config, &config_path)
         }
         Mode::Layout(LayoutArgs { manifest, out }) => layout(&manifest, &out),
+        Mode::OciLayout(OciLayoutArgs { manifest, tag, out }) => {
+            let output = read_manifest_output(&manifest)?;
+            nix_image_layers::archive::write_oci_layout(&out, &output, &tag)?;
+            eprintln!("laid out {} blobs in {} (OCI image layout, tag {tag})", output.manifest.layers.len() + 2, out.display());
+            Ok(())
+        }
+        Mode::LoadScript(args) => load_script(&args),
+        Mode::LoadArchive(LoadArchiveArgs { out, script }) => load_archive(&script, &out),
         Mode::Text(TextArgs { out, text }) => write_output(&out, text.as_bytes()),
         Mode::Hash(HashArgs { out, files }) => {
             let records = files
@@ -319,9 +380,56 @@ fn absolute(out: &Path) -> Result<PathBuf> {
     std::path::absolute(out).map_err(|source| Error::Write { path: out.to_path_buf(), source })
 }
 
+fn read_manifest_output(manifest_file: &Path) -> Result<manifest::ManifestOutput> {
+    serde_json::from_slice(&read_file(manifest_file)?).map_err(|source| Error::Json { path: manifest_file.to_path_buf(), source })
+}
+
+/// The script is `#!<this program> load-archive` and, on the next line, the image and name as
+/// JSON: run, the kernel starts this program with the script's path, and nothing else is needed
+/// (no shell), nothing copied into the store.
+fn load_script(args: &LoadScriptArgs) -> Result<()> {
+    read_manifest_output(&args.manifest)?;
+    let exe = std::env::current_exe().map_err(|source| Error::Read { path: "/proc/self/exe".into(), source })?;
+    let mut text = format!("#!{} load-archive\n", exe.display()).into_bytes();
+    text.extend(serde_json::to_vec(args).expect("serialises"));
+    text.push(b'\n');
+    write_output(&args.out, &text)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&args.out, std::fs::Permissions::from_mode(0o555)).map_err(|source| Error::Write { path: args.out.clone(), source })?;
+    eprintln!("wrote {}: run it to stream {}:{} to docker load or podman load", args.out.display(), args.image_name, args.tag);
+    Ok(())
+}
+
+fn load_archive(script: &Path, out: &Path) -> Result<()> {
+    let text = read_file(script)?;
+    let json = text.splitn(2, |&b| b == b'\n').nth(1).unwrap_or_default();
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Script {
+        manifest: PathBuf,
+        image_name: String,
+        tag: String,
+    }
+    let s: Script = serde_json::from_slice(json).map_err(|source| Error::Json { path: script.to_path_buf(), source })?;
+    let output = read_manifest_output(&s.manifest)?;
+    let write = |file| nix_image_layers::archive::write_load_archive(file, &output, &s.image_name, &s.tag, &s.manifest);
+    let bytes = if out == Path::new("-") {
+        use std::os::fd::AsFd;
+        let stdout = std::io::stdout().as_fd().try_clone_to_owned().map_err(|source| Error::Write { path: out.to_path_buf(), source })?;
+        write(std::fs::File::from(stdout))?.0
+    } else {
+        // A file appears whole or not at all.
+        let (staged, file) = nix_image_layers::output::Staged::create(out)?;
+        let (bytes, file) = write(file)?;
+        staged.commit(file)?;
+        bytes
+    };
+    eprintln!("streamed {}:{} ({} layers, {})", s.image_name, s.tag, output.manifest.layers.len(), human_size(bytes));
+    Ok(())
+}
+
 fn layout(manifest_file: &Path, out: &Path) -> Result<()> {
-    let output: manifest::ManifestOutput = serde_json::from_slice(&read_file(manifest_file)?)
-        .map_err(|source| Error::Json { path: manifest_file.to_path_buf(), source })?;
+    let output = read_manifest_output(manifest_file)?;
     manifest::write_dir_layout(out, &output)?;
     eprintln!("laid out {} blobs in {} (skopeo dir: format)", output.manifest.layers.len() + 1, out.display());
     Ok(())

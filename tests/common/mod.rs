@@ -162,3 +162,13 @@ pub fn outside_diff_id(blob: &Path, decompress: &str) -> String {
     assert!(o.status.success(), "{decompress}: {}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8(o.stdout).unwrap().split(' ').next().unwrap().to_string()
 }
+
+/// The sha256 (hex) of bytes, as `sha256sum` computes it.
+pub fn outside_digests_of_bytes(bytes: &[u8]) -> String {
+    use std::io::Write as _;
+    let mut child = Command::new("sha256sum").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success());
+    String::from_utf8(o.stdout).unwrap().split(' ').next().unwrap().to_string()
+}

@@ -1,0 +1,114 @@
+//! The image for engines without a registry: an OCI image layout directory, and the
+//! `docker load` archive streamed to stdout. Both read the blobs where `manifest-output.json`
+//! says they are, in the store: nothing is copied into the store twice.
+//!
+//! - The OCI image layout (image-spec `image-layout.md`): `oci-layout`, `index.json` naming the
+//!   manifest with the tag as `org.opencontainers.image.ref.name`, and `blobs/sha256/<hex>`: the
+//!   manifest's exact bytes as a file, every other blob as a symlink into the store.
+//! - The `docker load` archive (the format `docker save` writes, which `podman load` reads too): a
+//!   tar of `manifest.json` (`[{"Config", "RepoTags", "Layers"}]`), the config and each layer's
+//!   blob as it is stored, compressed or not; the engines decompress while loading.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::compress::{Compression, LayerSink};
+use crate::error::{Error, Result};
+use crate::manifest::{self, ManifestOutput};
+use crate::tarball::{TarWriter, DEFAULT_MTIME};
+
+pub const OCI_INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+/// The annotation of an index entry that names its tag.
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+#[derive(Serialize)]
+struct Index<'a> {
+    manifests: Vec<IndexEntry<'a>>,
+    #[serde(rename = "mediaType")]
+    media_type: &'static str,
+    #[serde(rename = "schemaVersion")]
+    schema_version: u32,
+}
+
+#[derive(Serialize)]
+struct IndexEntry<'a> {
+    annotations: std::collections::BTreeMap<&'static str, &'a str>,
+    digest: String,
+    #[serde(rename = "mediaType")]
+    media_type: &'a str,
+    size: u64,
+}
+
+/// Writes the OCI image layout of `output`, tagged `tag`, into the new directory `dir`; whole or
+/// not at all.
+pub fn write_oci_layout(dir: &Path, output: &ManifestOutput, tag: &str) -> Result<()> {
+    let links = output.blobs(dir)?;
+    let manifest_bytes = manifest::to_json(&output.manifest);
+    let manifest_digest = crate::digest::digest_bytes(&manifest_bytes);
+    let index = Index {
+        manifests: vec![IndexEntry {
+            annotations: [(REF_NAME, tag)].into(),
+            digest: format!("sha256:{}", manifest_digest.sha256),
+            media_type: &output.manifest.media_type,
+            size: manifest_digest.size,
+        }],
+        media_type: OCI_INDEX_MEDIA_TYPE,
+        schema_version: 2,
+    };
+    crate::output::new_dir(dir, |werr| {
+        let blob_dir = dir.join("blobs/sha256");
+        std::fs::create_dir_all(&blob_dir).map_err(werr(blob_dir.clone()))?;
+        for (hex, target) in &links {
+            let link = blob_dir.join(hex);
+            if !link.exists() {
+                std::os::unix::fs::symlink(target, &link).map_err(werr(link.clone()))?;
+            }
+        }
+        let m = blob_dir.join(&manifest_digest.sha256);
+        std::fs::write(&m, &manifest_bytes).map_err(werr(m))?;
+        std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(werr(dir.join("oci-layout")))?;
+        std::fs::write(dir.join("index.json"), manifest::to_json(&index)).map_err(werr(dir.join("index.json")))
+    })
+}
+
+#[derive(Serialize)]
+struct LoadEntry {
+    #[serde(rename = "Config")]
+    config: String,
+    #[serde(rename = "RepoTags")]
+    repo_tags: Vec<String>,
+    #[serde(rename = "Layers")]
+    layers: Vec<String>,
+}
+
+/// Writes the `docker load` archive of `output` as `name:tag` to `out` (stdout for a program).
+/// Returns the bytes written, and the file.
+pub fn write_load_archive(out: std::fs::File, output: &ManifestOutput, name: &str, tag: &str, context: &Path) -> Result<(u64, std::fs::File)> {
+    let all = output.blobs(context)?;
+    let (config_hex, config_path) = all.last().expect("the config is always there").clone();
+    let layer_name = |hex: &str| format!("{hex}/layer.tar");
+    let entry = LoadEntry {
+        config: format!("{config_hex}.json"),
+        repo_tags: vec![format!("{name}:{tag}")],
+        layers: all[..all.len() - 1].iter().map(|(hex, _)| layer_name(hex)).collect(),
+    };
+    let manifest_json = manifest::to_json(&[entry]);
+    let werr = |source| Error::Write { path: "standard output".into(), source };
+    let mut sink = LayerSink::new(Compression::None, Some(out)).map_err(werr)?;
+    let mut w = TarWriter::new(&mut sink, DEFAULT_MTIME, Path::new("standard output"));
+    w.bytes(b"manifest.json", 0o444, &manifest_json)?;
+    let size = |p: &str| std::fs::metadata(p).map(|m| m.len()).map_err(|source| Error::Read { path: p.into(), source });
+    w.file(format!("{config_hex}.json").as_bytes(), 0o444, size(&config_path)?, Path::new(&config_path))?;
+    let mut seen = std::collections::BTreeSet::new();
+    for (hex, path) in &all[..all.len() - 1] {
+        // A layer listed twice (the same blob in two places) is stored once.
+        if seen.insert(hex) {
+            w.dir(hex.as_bytes(), 0o755)?;
+            w.file(layer_name(hex).as_bytes(), 0o444, size(path)?, Path::new(path))?;
+        }
+    }
+    w.finish()?;
+    let (digests, file) = sink.finish().map_err(werr)?;
+    Ok((digests.blob.size, file.expect("the sink was given a file")))
+}
