@@ -245,35 +245,43 @@ fn rebuilds_are_byte_identical_with_and_without_the_sandbox() {
         return;
     }
     let _g = lock();
+    for more in ["", r#"compression = "zstd";"#, r#"compression = "none";"#] {
+        rebuilds_are_byte_identical(more);
+    }
+}
+
+/// The image of `more` (arguments of build-image.nix) rebuilt by Nix, derivation by derivation,
+/// with and without the sandbox, and its own outputs deleted and built again.
+fn rebuilds_are_byte_identical(more: &str) {
     let pkgs = r#"["hello", "oddities", "busybox"]"#;
-    let out = build("determinism", pkgs, "", &[]);
-    let first = fs::read(&out).unwrap();
+    let expr = image_expr_with(pkgs, "", more);
+    let out = nix_build(&["--expr", &expr]);
+    let first = fs::read(out.trim()).unwrap();
     // Nix itself rebuilds every derivation of the image (grouping, each layer, the customisation
-    // layer, the manifest, the layout) and fails if any output differs by a single byte.
-    let expr = image_expr(pkgs, "");
+    // layer, the manifest, the layouts, the stream) and fails if any output differs by one byte.
+    let oci = if more.contains("zstd") { " i.ociLayout.drvPath" } else { "" };
     let drvs: Vec<String> = serde_json::from_value(eval_json(&format!(
-        "let i = {expr}; in [ i.drvPath i.grouping.drvPath i.customisationLayer.drvPath i.layout.drvPath ] ++ map (l: l.drvPath) i.layers"
+        "let i = {expr}; in [ i.drvPath i.grouping.drvPath i.customisationLayer.drvPath i.layout.drvPath i.stream.drvPath{oci} ] ++ map (l: l.drvPath) i.layers"
     )))
     .unwrap();
-    nix_build(&["--expr", &format!("let i = {expr}; in [ i i.layout ]")]);
+    let oci = if more.contains("zstd") { " i.ociLayout" } else { "" };
+    nix_build(&["--expr", &format!("let i = {expr}; in [ i i.layout i.stream{oci} ]")]);
     for sandbox in ["false", "true"] {
         let o = Command::new("nix-store")
             .args(["--realise", "--check", "--option", "substituters", "", "--option", "sandbox", sandbox, "--option", "sandbox-fallback", "false"])
             .args(&drvs)
             .output()
             .unwrap();
-        assert!(o.status.success(), "a rebuild (sandbox {sandbox}) differs or failed:\n{}", String::from_utf8_lossy(&o.stderr));
+        assert!(o.status.success(), "{more}: a rebuild (sandbox {sandbox}) differs or failed:\n{}", String::from_utf8_lossy(&o.stderr));
     }
     // And the image's own outputs deleted and built again, in the sandbox, are the same bytes.
-    let mine: Vec<String> = serde_json::from_value(eval_json(&format!("let i = {expr}; in [ i.layout.outPath i.out.outPath i.config.outPath ]"))).unwrap();
+    let oci_out = if more.contains("zstd") { " i.ociLayout.outPath" } else { "" };
+    let mine: Vec<String> = serde_json::from_value(eval_json(&format!("let i = {expr}; in [ i.layout.outPath i.stream.outPath{oci_out} i.out.outPath i.config.outPath ]"))).unwrap();
     let o = Command::new("nix-store").args(["--delete", "--ignore-liveness"]).args(&mine).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(mine.iter().all(|p| !Path::new(p).exists()), "outputs deleted");
-    let args = image_args("determinism", pkgs, "");
-    let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
-    all.extend(["--option", "sandbox", "true", "--option", "sandbox-fallback", "false"]);
-    let again = nix_build(&all);
-    assert_eq!(fs::read(again.trim()).unwrap(), first);
+    let again = nix_build(&["--option", "sandbox", "true", "--option", "sandbox-fallback", "false", "--expr", &expr]);
+    assert_eq!(fs::read(again.trim()).unwrap(), first, "{more}");
 }
 
 /// An image built from nothing with two jobs, in the sandbox: every store layer is packed in
