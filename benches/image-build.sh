@@ -2,6 +2,7 @@
 # Whole-image build time: build-image.nix (ours) against Nixery (2019) (made runnable by
 # ../shared/tools/seed-harness), in the same run, on the ankisyncd closure replayed as real store
 # paths (1.11 GB, 333 paths), no layer built yet; then the rebuild after one package changes.
+# Ours for each compression (none, gzip, zstd), with two jobs; and the bytes a client pulls.
 #   RUNS=5 bash benches/image-build.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,7 +48,7 @@ seed() {
 clean() {
   rm -f "$work/ours-result" "$work/seed-result"
   local outs
-  outs=$(ls /nix/store | grep -v '\.drv$' | grep -E -- '-(manifest-output\.json(-config)?|fs-layer-list\.json|bulk-layers|layer\.tar(-record)?|[^/]*grouped-layers\.json(-explain)?|customisation-layer\.tar(-record)?|seed-baseline-config\.json|config-meta|[^/]*-image-layout)$' | sed 's|^|/nix/store/|' || true)
+  outs=$(ls /nix/store | grep -v '\.drv$' | grep -E -- '-(manifest-output\.json(-config)?|fs-layer-list\.json|bulk-layers|layer\.tar(\.gz|\.zst)?(-record)?|[^/]*grouped-layers\.json(-explain)?|customisation-layer\.tar(\.gz|\.zst)?(-record)?|seed-baseline-config\.json|config-meta|[^/]*-(image|oci)-layout|[^/]*-stream)$' | sed 's|^|/nix/store/|' || true)
   if [ -n "$outs" ]; then nix-store --delete --ignore-liveness $outs >/dev/null 2>&1; fi
   sync
 }
@@ -62,32 +63,54 @@ seed "$work/ankisyncd.nix" >/dev/null 2>&1; ours "$work/ankisyncd.nix" >/dev/nul
 clean
 if seed "$work/ankisyncd.nix" --max-jobs 2 >/dev/null 2>"$work/seed-jobs2.log"; then seed_jobs2="succeeded"; else seed_jobs2="FAILED ($(grep -o 'file changed as we read it' "$work/seed-jobs2.log" | head -1))"; fi
 
-s=() o=() o2=() su=() ou=()
+compressions=(none gzip zstd)
+declare -A fresh rebuilt
+s=() su=()
 for r in $(seq "$RUNS"); do
   clean; a=$(timed seed "$work/ankisyncd.nix")
-  clean; b=$(timed ours "$work/ankisyncd.nix")
-  clean; c=$(timed ours "$work/ankisyncd.nix" --max-jobs 2)
-  # Rebuild after one package changed: the old image exists, the changed closure is built.
   seed "$work/ankisyncd.nix" >/dev/null 2>&1; d=$(timed seed "$work/changed.nix")
-  ours "$work/ankisyncd.nix" >/dev/null 2>&1; e=$(timed ours "$work/changed.nix")
-  echo "run $r: Nixery (2019) $a s, ours $b s, ours with 2 jobs $c s; after one change: Nixery (2019) $d s, ours $e s" >&2
-  s+=("$a"); o+=("$b"); o2+=("$c"); su+=("$d"); ou+=("$e")
+  line="run $r: Nixery (2019) $a s, after one change $d s"
+  s+=("$a"); su+=("$d")
+  for c in "${compressions[@]}"; do
+    clean; b=$(timed ours "$work/ankisyncd.nix" --max-jobs 2 --argstr compression "$c")
+    # Rebuild after one package changed: the old image exists, the changed closure is built.
+    e=$(timed ours "$work/changed.nix" --max-jobs 2 --argstr compression "$c")
+    fresh[$c]+="$b "; rebuilt[$c]+="$e "
+    line+="; ours $c $b s, after one change $e s"
+  done
+  echo "$line" >&2
 done
-ms=$(printf '%s\n' "${s[@]}" | median); mo=$(printf '%s\n' "${o[@]}" | median); mo2=$(printf '%s\n' "${o2[@]}" | median)
-msu=$(printf '%s\n' "${su[@]}" | median); mou=$(printf '%s\n' "${ou[@]}" | median)
-printf 'ankisyncd closure, 96 layers, median of %d runs\n' "$RUNS"
-printf 'fresh image:      Nixery (2019) %6.2f s   ours %6.2f s (%.0f%% of Nixery (2019))   ours --max-jobs 2 %6.2f s   Nixery (2019) --max-jobs 2: %s\n' \
-  "$ms" "$mo" "$(echo "100 * $mo / $ms" | bc -l)" "$mo2" "$seed_jobs2"
-printf 'after one change: Nixery (2019) %6.2f s   ours %6.2f s (%.0f%% of Nixery (2019))\n' "$msu" "$mou" "$(echo "100 * $mou / $msu" | bc -l)"
-# What a registry client downloads after the change: layers whose digest is new.
-ours "$work/ankisyncd.nix" >/dev/null 2>&1; cp "$work/ours-result" "$work/before.json"
-ours "$work/changed.nix" >/dev/null 2>&1
-python3 - "$work/before.json" "$work/ours-result" <<'PY'
+ms=$(printf '%s\n' "${s[@]}" | median); msu=$(printf '%s\n' "${su[@]}" | median)
+printf 'ankisyncd closure, 96 layers, median of %d runs, ours with --max-jobs 2 (Nixery (2019) --max-jobs 2: %s)\n' "$RUNS" "$seed_jobs2"
+printf '%-22s %10s %10s %16s %22s %18s\n' "" "fresh" "÷ Nixery" "÷ ours (none)" "after one change" "÷ Nixery"
+printf '%-22s %9.2fs %10s %16s %21.2fs %18s\n' "Nixery (2019)" "$ms" "" "" "$msu" ""
+mnone=$(printf '%s\n' ${fresh[none]} | median)
+for c in "${compressions[@]}"; do
+  mf=$(printf '%s\n' ${fresh[$c]} | median); mr=$(printf '%s\n' ${rebuilt[$c]} | median)
+  printf '%-22s %9.2fs %10.2f %16.2f %21.2fs %18.3f\n' "ours, $c" "$mf" "$(echo "$mf / $ms" | bc -l)" "$(echo "$mf / $mnone" | bc -l)" "$mr" "$(echo "$mr / $msu" | bc -l)"
+done
+# What a registry client downloads: everything on a first pull, then the layers whose digest is
+# new after the change, against the changed paths' own bytes in the same compression (a layer of
+# them alone, which no layering can beat).
+for c in "${compressions[@]}"; do
+  ours "$work/ankisyncd.nix" --argstr compression "$c" >/dev/null 2>&1; cp "$work/ours-result" "$work/before.json"
+  ours "$work/changed.nix" --argstr compression "$c" >/dev/null 2>&1; cp "$work/ours-result" "$work/after.json"
+  comm -13 <(nix-store -qR "$work/closure-ankisyncd" | sort) <(nix-store -qR "$work/closure-changed" | sort) > "$work/changed-paths"
+  "$work/tools/bin/layer-hash" layer --compression "$c" --out "$work/changed-alone.tar" $(cat "$work/changed-paths") 2>/dev/null > "$work/changed-alone.json"
+  python3 - "$c" "$work/before.json" "$work/after.json" "$work/changed-alone.json" <<'PY'
 import json, sys
-before, after = (json.load(open(f))["manifest"]["layers"] for f in sys.argv[1:])
-old = {l["digest"] for l in before}
-new = [l for l in after if l["digest"] not in old]
-print(f"after one change: {len(new)} of {len(after)} layers new, {sum(l['size'] for l in new) / 1e6:.0f} MB "
-      f"of {sum(l['size'] for l in after) / 1e6:.0f} MB")
+c, before, after, alone = sys.argv[1], *(json.load(open(f)) for f in sys.argv[2:])
+old = {l["digest"] for l in before["manifest"]["layers"]}
+layers = after["manifest"]["layers"]
+new = [l for l in layers if l["digest"] not in old]
+total, pulled = sum(l["size"] for l in layers), sum(l["size"] for l in new)
+import os
+none_total = os.path.join(os.path.dirname(sys.argv[2]), "total-none")
+if c == "none":
+    open(none_total, "w").write(str(total))
+ratio = total / int(open(none_total).read())
+print(f"{c:>5}: first pull {total / 1e6:7.0f} MB ({ratio:.3f} of uncompressed); after one change {len(new)} of {len(layers)} "
+      f"layers new, {pulled / 1e6:5.1f} MB, {pulled / alone['size']:.2f}x the changed paths' own {alone['size'] / 1e6:.1f} MB")
 PY
+done
 clean

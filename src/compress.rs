@@ -28,7 +28,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::digest::{Digests, HashingSink};
 
-/// gzip level: the default of gzip and zlib, and Nixery's (measured: docs/evaluation.md).
+/// gzip level: the default of gzip and zlib (ratio against time: docs/evaluation.md).
 pub const GZIP_LEVEL: u32 = 6;
 /// Input bytes per gzip block.
 pub const GZIP_BLOCK: usize = 1 << 20;

@@ -57,9 +57,14 @@ fn stand_in(args: &str) -> String {
 
 /// Each store layer: its out path and the store paths it packs.
 fn layers_of(packages: &str, pkgs_args: &str) -> Vec<(String, BTreeSet<String>)> {
+    layers_of_with(packages, pkgs_args, "")
+}
+
+/// [`layers_of`] with more arguments of build-image.nix.
+fn layers_of_with(packages: &str, pkgs_args: &str, more: &str) -> Vec<(String, BTreeSet<String>)> {
     let v = eval_json(&format!(
         "map (l: {{ out = l.outPath; paths = l.drvAttrs.paths; }}) ({}).layers",
-        image_expr(packages, pkgs_args)
+        image_expr_with(packages, pkgs_args, more)
     ));
     v.as_array()
         .unwrap()
@@ -292,25 +297,27 @@ fn builds_from_nothing_with_two_jobs_as_with_one() {
         return;
     }
     let _g = lock();
-    let (pkgs, salt) = (r#"["hello", "oddities", "xorg.xev"]"#, format!(r#"salt = "{}";"#, stamp()));
-    let layers = layers_of(pkgs, &salt);
-    assert!(layers.len() >= 2, "{layers:?}");
-    let sandbox = ["--option", "sandbox", "true", "--option", "sandbox-fallback", "false"];
-    let packed = packed_layers(&image_args("t", pkgs, &salt), &[&["--max-jobs", "2"][..], &sandbox].concat());
-    let all: BTreeSet<String> = layers.iter().map(|(o, _)| o.clone()).collect();
-    assert_eq!(packed, all, "every layer was packed in this build");
-    let expr = image_expr(pkgs, &salt);
-    let drvs: Vec<String> = serde_json::from_value(eval_json(&format!(
-        "let i = {expr}; in [ i.drvPath i.grouping.drvPath i.customisationLayer.drvPath ] ++ map (l: l.drvPath) i.layers"
-    )))
-    .unwrap();
-    let o = Command::new("nix-store")
-        .args(["--realise", "--check", "--max-jobs", "1", "--option", "substituters", ""])
-        .args(sandbox)
-        .args(&drvs)
-        .output()
+    for (more, compression) in [("", "gzip"), (r#"compression = "zstd";"#, "zstd"), (r#"compression = "none";"#, "none")] {
+        let (pkgs, salt) = (r#"["hello", "oddities", "xorg.xev"]"#, format!(r#"salt = "{}";"#, stamp()));
+        let layers = layers_of_with(pkgs, &salt, more);
+        assert!(layers.len() >= 2, "{layers:?}");
+        let sandbox = ["--option", "sandbox", "true", "--option", "sandbox-fallback", "false"];
+        let packed = packed_layers(&image_args("t", pkgs, &salt), &[&["--max-jobs", "2", "--argstr", "compression", compression][..], &sandbox].concat());
+        let all: BTreeSet<String> = layers.iter().map(|(o, _)| o.clone()).collect();
+        assert_eq!(packed, all, "{compression}: every layer was packed in this build");
+        let expr = image_expr_with(pkgs, &salt, more);
+        let drvs: Vec<String> = serde_json::from_value(eval_json(&format!(
+            "let i = {expr}; in [ i.drvPath i.grouping.drvPath i.customisationLayer.drvPath ] ++ map (l: l.drvPath) i.layers"
+        )))
         .unwrap();
-    assert!(o.status.success(), "a one-job rebuild differs or failed:\n{}", String::from_utf8_lossy(&o.stderr));
+        let o = Command::new("nix-store")
+            .args(["--realise", "--check", "--max-jobs", "1", "--option", "substituters", ""])
+            .args(sandbox)
+            .args(&drvs)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{compression}: a one-job rebuild differs or failed:\n{}", String::from_utf8_lossy(&o.stderr));
+    }
 }
 
 #[test]
