@@ -37,11 +37,8 @@ fn eval_json(expr: &str) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
-fn image_expr(packages: &str, pkgs_args: &str) -> String {
-    image_expr_with(packages, pkgs_args, "")
-}
-
-/// [`image_expr`] with more arguments of build-image.nix (Nix attributes, `compression = "zstd";`).
+/// The image of the example package set as a Nix expression, with `more` arguments of
+/// build-image.nix (Nix attributes, `compression = "zstd";`).
 fn image_expr_with(packages: &str, pkgs_args: &str, more: &str) -> String {
     format!(
         "import ./build-image.nix {{ pkgs = import ./examples/pkgs.nix {{ {pkgs_args} }}; tools = {}; name = \"t\"; packages = ''{packages}''; {more} }}",
