@@ -307,6 +307,31 @@ mod tests {
         assert_eq!(described, ["root", "shared", "hoisted: popular", "hoisted: big", "unreachable", "merged", "apart"]);
     }
 
+    /// The contract's checker, which every strategy test relies on, finds each way to break it.
+    #[test]
+    fn check_partition_finds_every_breach() {
+        let node = |i: u32, size: u64| Node { path: format!("/nix/store/{i:032}-p{i}"), nar_size: size, closure_size: size, references: vec![] };
+        let c = Closure::from_indexed(vec![node(0, 1), node(1, 2), node(2, 4)], &[0, 1, 2]);
+        let layer = |contents: Vec<NodeId>| {
+            let size = contents.iter().map(|&i| c.nar_size(i)).sum();
+            Layer { contents, size, rating: 0, top: 0, reason: Reason::Merged, candidates: 1 }
+        };
+        assert_eq!(check_partition(&c, &[layer(vec![0, 2]), layer(vec![1])], 2), Ok(()));
+        let breaches: Vec<(Vec<Layer>, usize, &str)> = vec![
+            (vec![layer(vec![0]), layer(vec![1]), layer(vec![2])], 2, "exceed the budget"),
+            (vec![layer(vec![0, 1, 2]), layer(vec![])], 2, "is empty"),
+            (vec![layer(vec![2, 0, 1])], 1, "not sorted"),
+            (vec![layer(vec![0, 0, 1, 2])], 1, "not sorted"),
+            (vec![Layer { size: 6, ..layer(vec![0, 1, 2]) }], 1, "size"),
+            (vec![layer(vec![0, 1]), layer(vec![1, 2])], 2, "in two layers"),
+            (vec![layer(vec![0, 1])], 1, "in no layer"),
+        ];
+        for (layers, budget, says) in breaches {
+            let e = check_partition(&c, &layers, budget).unwrap_err();
+            assert!(e.contains(says), "{e} (expected: {says})");
+        }
+    }
+
     /// Strategies by name, from JSON too (the builder attribute), and an unknown one refused.
     #[test]
     fn strategies_read_by_name() {
