@@ -95,7 +95,7 @@ done
 for c in "${compressions[@]}"; do
   ours "$work/ankisyncd.nix" --argstr compression "$c" >/dev/null 2>&1; cp "$work/ours-result" "$work/before.json"
   ours "$work/changed.nix" --argstr compression "$c" >/dev/null 2>&1; cp "$work/ours-result" "$work/after.json"
-  comm -13 <(nix-store -qR "$work/closure-ankisyncd" | sort) <(nix-store -qR "$work/closure-changed" | sort) > "$work/changed-paths"
+  comm -13 <(nix-store -qR "$work"/closure-ankisyncd* | sort) <(nix-store -qR "$work"/closure-changed* | sort) > "$work/changed-paths"
   "$work/tools/bin/layer-hash" layer --compression "$c" --out "$work/changed-alone.tar" $(cat "$work/changed-paths") 2>/dev/null > "$work/changed-alone.json"
   python3 - "$c" "$work/before.json" "$work/after.json" "$work/changed-alone.json" <<'PY'
 import json, sys
