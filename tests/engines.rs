@@ -7,19 +7,13 @@ mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::registry::Registry;
-use common::{have_nix, have_tool, nix_build, repo, static_tools};
+use common::{have_nix, have_tool, nix_build, repo, run, static_tools};
 
 const HELLO: &str = "Hello from libgreeting 1.0, and hello, world!";
-
-fn run(cmd: &mut Command) -> Output {
-    let o = cmd.output().unwrap();
-    assert!(o.status.success(), "{cmd:?} failed:\n{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    o
-}
 
 /// An engine daemon in its own directory, killed (by PID) and waited for on drop.
 struct Daemon {

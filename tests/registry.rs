@@ -8,17 +8,11 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use common::registry::Registry;
-use common::{have_nix, have_tool, nix_build, repo};
+use common::{have_nix, have_tool, nix_build, repo, run};
 use nix_image_layers::manifest::ManifestOutput;
-
-fn run(cmd: &mut Command) -> Output {
-    let o = cmd.output().unwrap();
-    assert!(o.status.success(), "{cmd:?} failed:\n{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    o
-}
 
 /// Unpacks the one image of the OCI layout `oci` into `rootfs` with GNU tar, bottom layer first.
 fn unpack_with_tar(oci: &Path, rootfs: &Path) {
@@ -47,7 +41,7 @@ fn tree(root: &Path) -> BTreeSet<PathBuf> {
     out
 }
 
-/// For the default (gzip, Docker's format) and for zstd (OCI's format).
+/// For gzip in Docker's format (the default) and in OCI's, and for zstd (OCI's format).
 #[test]
 fn pushed_pulled_unpacked_and_run_with_real_clients() {
     let t = "pushed_pulled_unpacked_and_run_with_real_clients";

@@ -173,3 +173,10 @@ pub fn outside_digests_of_bytes(bytes: &[u8]) -> String {
     assert!(o.status.success());
     String::from_utf8(o.stdout).unwrap().split(' ').next().unwrap().to_string()
 }
+
+/// Runs `cmd` and returns its output; a failure is the test's, with both streams shown.
+pub fn run(cmd: &mut Command) -> std::process::Output {
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{cmd:?} failed:\n{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    o
+}
