@@ -28,8 +28,9 @@ use sha2::{Digest as _, Sha256};
 
 use crate::digest::{Digests, HashingSink};
 
-/// gzip level: the default of gzip and zlib (ratio against time: docs/evaluation.md).
-pub const GZIP_LEVEL: u32 = 6;
+/// gzip level: on a real closure, 0.286 of the bytes at 1.4 times the speed of level 6 (0.274);
+/// docs/evaluation.md.
+pub const GZIP_LEVEL: u32 = 3;
 /// Input bytes per gzip block.
 pub const GZIP_BLOCK: usize = 1 << 20;
 /// zstd level: zstd's default.
@@ -287,7 +288,7 @@ mod tests {
         let (mut got, mut want) = (Vec::new(), Vec::new());
         for (c, pinned) in [
             (Compression::None, "4c9a1e8beeb9abf502404b981df7f3d60943030b4f948bfd1a0aa6ce3f6b9de0"),
-            (Compression::Gzip, "72b849617fb19fb0871b5af55c3f951fcbe20bf52bff19084818836a79ba3a26"),
+            (Compression::Gzip, "53366a9cf48a1f064b41383e84164e43ba7a4646c5f1324b20c911f00017cd60"),
             (Compression::Zstd, "8c048a617e6f10f1efbb5467bbe409d77d062195847bd34e96d0799ec233a0d3"),
         ] {
             let one = pass(c, &data, "1");
