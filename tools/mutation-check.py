@@ -133,13 +133,13 @@ MUTATIONS = [
     # --- Nix ------------------------------------------------------------------------------------
     ("layer derivations named after the image (no sharing across images)",
      "build-image.nix",
-     'storeLayer = group: run "layer-hash" "layer.tar" {',
-     'storeLayer = group: run "layer-hash" "${baseName}-layer.tar" {',
+     'storeLayer = group: run "layer-hash" "layer.tar${blobSuffix}" {',
+     'storeLayer = group: run "layer-hash" "${baseName}-layer.tar${blobSuffix}" {',
      ["--test", "nix_image", "images_with_common_dependencies"]),
     ("layers stamped with the build time (a one-job rebuild differs)",
      "src/bin/layer-hash.rs",
-     "let d = store_layer(&out, &store, &paths, mtime)?;",
-     "let d = store_layer(&out, &store, &paths, mtime + std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 % 1000)?;",
+     "let d = store_layer(&out, &store, &paths, mtime, compression)?;",
+     "let d = store_layer(&out, &store, &paths, mtime + std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 % 1000, compression)?;",
      ["--test", "nix_image", "builds_from_nothing_with_two_jobs"]),
 ]
 
