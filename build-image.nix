@@ -40,9 +40,37 @@
   # The layering strategy of group-layers: "stable", "nixery", "popularity-order" or
   # "auto-layer" (docs/layering.md). Default: null, which is "stable".
   strategy ? null,
-  # The image config's `config` object (Cmd, Env, WorkingDir, ...). Default: {} (present but
+  # The image config's `config` object (Cmd, Env, WorkingDir, User, ...). Store paths anywhere in
+  # it (`Cmd = [ "${pkgs.hello}/bin/hello" ]`) are roots of the image: their closures get layers
+  # like `packages`, but no links at /. `User` may name a declared user. Default: {} (present but
   # empty, which Kubernetes requires).
   imageConfig ? { },
+  # The config's `created` and every history entry's: an RFC 3339 time, or "now" (the time of
+  # evaluation: the image then differs on every build). File mtimes stay 1970-01-01T00:00:01Z.
+  # Default: "1970-01-01T00:00:01Z".
+  created ? "1970-01-01T00:00:01Z",
+  # The config's `Labels`, as an attribute set of strings. Default: {}.
+  labels ? { },
+  # OCI manifest annotations, as an attribute set of strings; needs format = "oci" (Docker's
+  # format has none). `org.opencontainers.image.created` is added from `created`. Default: {}.
+  annotations ? { },
+  # Accounts: NAME = { uid; gid ? uid; home ? "/home/NAME"; shell ? "/bin/sh"; description ? ""; }.
+  # With any user or group declared, /etc/passwd, /etc/group and /etc/shadow (locked passwords)
+  # are written with root present, and each home is created, owned by its user. Default: {}.
+  users ? { },
+  # Groups: NAME = { gid; members ? [ ]; }. A user whose gid no group has gets a group of its
+  # own name. Default: {}.
+  groups ? { },
+  # Whether the image has /tmp, mode 1777. Default: true.
+  tmp ? true,
+  # More directories: [ { path; mode ? "0755"; user ? "root"; group ? "root"; } ], owner by name
+  # (declared in `users`/`groups`) or number. Default: [].
+  dirs ? [ ],
+  # Owner and mode for store contents: [ { path; regex ? ".*"; mode ? null; uid ? null; gid ? null; } ].
+  # `path` is a store path or derivation in the image; `regex` must match the whole path of an
+  # entry relative to it (`bin/hello`; the store path itself is ""). Only the layer holding
+  # `path` changes. Default: [].
+  perms ? [ ],
   # How layers are stored: "none" (the tar itself: exactly the bytes of Nixery (2019)), "gzip"
   # (every engine pulls it) or "zstd" (smaller and faster; containerd 1.5+ and podman pull it,
   # Docker 20.10 does not). Default: "gzip".
@@ -61,12 +89,14 @@
 }:
 let
   inherit (builtins)
-    concatStringsSep fromJSON isList isString map substring toJSON
+    concatMap concatStringsSep fromJSON isList isString length map substring toJSON
     unsafeDiscardStringContext appendContext readFile;
 
+  accounts = import ./nix/accounts.nix { inherit users groups dirs tmp imageConfig; };
   problems = import ./nix/check-arguments.nix {
-    inherit name tag packages maxLayers popularity popularityUrl popularityHash strategy imageConfig contents compression format;
-  };
+    inherit name tag packages maxLayers popularity popularityUrl popularityHash strategy imageConfig contents compression format
+      created labels annotations;
+  } ++ accounts.problems ++ permsCheck.problems;
 
   manifestFormat = if format != null then format else if compression == "zstd" then "oci" else "docker";
   # The blob's file name ends as its content is stored.
@@ -81,6 +111,8 @@ let
   lookup = import ./nix/lookup-packages.nix pkgs (if isString packages then fromJSON packages else packages);
   inherit (lookup) missing;
   allContents = (if isList contents then contents else [ contents ]) ++ lookup.found;
+  # Store paths the config and the accounts name: in the image, but not linked at /.
+  configRoots = import ./nix/config-roots.nix [ imageConfig users labels annotations ];
 
   # --- Builders ----------------------------------------------------------------------------------
   # A derivation run by one of the programs, with its inputs as structured attributes. Layers are
@@ -103,7 +135,7 @@ let
 
   # 1. Group the closure into layers.
   grouping = run "group-layers" "${baseName}-grouped-layers.json" ({
-    exportReferencesGraph.graph = allContents;
+    exportReferencesGraph.graph = allContents ++ configRoots;
     inherit budget;
     outputs = [ "out" "explain" ];
   } // (if popularityFile != null then { popularity = popularityFile; } else { })
@@ -111,33 +143,48 @@ let
 
   # The grouping, read back: the only import-from-derivation. Its store paths come back without
   # context, so each layer gets exactly its own paths' context again.
-  groups = fromJSON (unsafeDiscardStringContext (readFile grouping.out));
+  grouped = fromJSON (unsafeDiscardStringContext (readFile grouping.out));
   withContext = p: appendContext p { ${p} = { path = true; }; };
+  permsCheck = import ./nix/perms.nix { inherit perms; inImage = concatMap (g: g.contents) grouped; };
 
   # 2. One derivation per layer: its name and inputs depend on its paths alone, so the same group
   #    in two images (or two versions of one image) is the same derivation, built once.
-  storeLayer = group: run "layer-hash" "layer.tar${blobSuffix}" {
+  #    `perms` entries go only to the layer holding their path.
+  storeLayer = group: let layerPerms = permsCheck.forLayer group.contents; in run "layer-hash" "layer.tar${blobSuffix}" ({
     mode = "layer";
     paths = map withContext group.contents;
     inherit compression;
     outputs = [ "out" "record" ];
-  };
-  storeLayers = map storeLayer groups;
+  } // (if layerPerms == [ ] then { } else { perms = layerPerms; }));
+  storeLayers = map storeLayer grouped;
 
   # 3. The customisation layer: the symlinkJoin of the contents at /, written without building it.
+  #    With the accounts and the declared directories (/tmp, homes, `dirs`).
   customisationLayer = run "layer-hash" "customisation-layer.tar${blobSuffix}" {
     mode = "customisation";
     contents = allContents;
     inherit compression;
+    inherit (accounts) users groups dirs;
     outputs = [ "out" "record" ];
   };
+
+  # What `docker history` says of each layer: its top store path and how many paths it holds.
+  storeHistory = map (g: let n = length g.contents; in
+    if n == 1 then unsafeDiscardStringContext g.top
+    else "${unsafeDiscardStringContext g.top} and ${toString (n - 1)} more store paths") grouped;
+  customisationHistory = concatStringsSep ", " ([ "customisation layer: ${toString (length allContents)} contents linked at /" ]
+    ++ (if accounts.users != [ ] then [ "${toString (length accounts.users)} users in /etc/passwd" ] else [ ])
+    ++ (if accounts.dirs != [ ] then [ "${toString (length accounts.dirs)} directories" ] else [ ]));
 
   # 4. Config and manifest, from the layers' hash records, read at build time (not evaluation).
   manifestOutput = run "layer-hash" "manifest-output.json" {
     mode = "manifest";
     imageSystem = hostSystem;
     format = manifestFormat;
-    inherit imageConfig;
+    imageConfig = imageConfig // (if labels == { } then { } else { Labels = labels; });
+    created = if created == "now" then builtins.currentTime else created;
+    history = storeHistory ++ [ customisationHistory ];
+    inherit annotations;
     layers = map (l: l.record) (storeLayers ++ [ customisationLayer ]);
     outputs = [ "out" "config" ];
   };
@@ -177,6 +224,7 @@ let
 in
 if problems != [ ] then throw "build-image.nix: ${concatStringsSep "\n  " ([ "" ] ++ problems)}"
 else if missing != [ ] then notFound // { inherit missing; imageName = baseName; }
+else if permsCheck.notInImage != [ ] then throw "build-image.nix: ${concatStringsSep "\n  " ([ "" ] ++ permsCheck.notInImage)}"
 else manifestOutput // {
   inherit layout ociLayout stream imageTag grouping compression;
   format = manifestFormat;

@@ -7,6 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
+# The C compressors, for the cost of compression alone in the same run.
+for t in zstd pigz; do command -v "$t" >/dev/null || apt-get install -y -q "$t" >/dev/null; done
 repo=$PWD
 shared=$(cd ../shared && pwd)
 work=${WORK:-/var/tmp/image-build-bench}
@@ -113,4 +115,16 @@ print(f"{c:>5}: first pull {total / 1e6:7.0f} MB ({ratio:.3f} of uncompressed); 
       f"layers new, {pulled / 1e6:5.1f} MB, {pulled / alone['size']:.2f}x the changed paths' own {alone['size'] / 1e6:.1f} MB")
 PY
 done
+# What compression alone costs on this machine, in the same run: the C tools on the whole closure
+# as one tar, two threads each. The cost of zstd in our build (fresh zstd − fresh none) cannot fall
+# below the compressor's own time less what the smaller output saves Nix (its hash and reference
+# scan of the output).
+"$work/tools/bin/layer-hash" layer --compression none --out "$work/all.tar" $(nix-store -qR "$work"/closure-ankisyncd*) >/dev/null 2>&1
+cat "$work/all.tar" >/dev/null
+zt=$(timed zstd -q -3 -T2 -c "$work/all.tar"); gt=$(timed pigz -3 -p 2 -c "$work/all.tar")
+mzstd=$(printf '%s\n' ${fresh[zstd]} | median); mgzip=$(printf '%s\n' ${fresh[gzip]} | median)
+printf 'compressors alone on the %d MB closure tar: zstd -3 -T2 %.2f s, pigz -3 -p 2 %.2f s\n' "$(( $(stat -c %s "$work/all.tar") / 1000000 ))" "$zt" "$gt"
+printf 'cost in our fresh build (÷ the compressor alone): zstd %.2f s (%.2f), gzip %.2f s (%.2f)\n' \
+  "$(echo "$mzstd - $mnone" | bc -l)" "$(echo "($mzstd - $mnone) / $zt" | bc -l)" "$(echo "$mgzip - $mnone" | bc -l)" "$(echo "($mgzip - $mnone) / $gt" | bc -l)"
+rm -f "$work/all.tar"
 clean

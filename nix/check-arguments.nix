@@ -16,6 +16,9 @@
   contents,
   compression,
   format,
+  created,
+  labels,
+  annotations,
 }:
 let
   inherit (builtins)
@@ -58,7 +61,32 @@ let
   isContent = c: isString c || isPath c || (isAttrs c && c ? outPath);
   validContents = if isList contents then all isContent contents else isContent contents;
 
+  # RFC 3339 date-time; layer-hash checks the days of each month.
+  rfc3339 = "[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)([.][0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])";
+  stringsOnly = a: isAttrs a && all (n: isString a.${n}) (builtins.attrNames a);
+  manifestFormat = if format != null then format else if compression == "zstd" then "oci" else "docker";
+
   checks = [
+    {
+      ok = created == "now" || (isString created && match rfc3339 created != null);
+      says = problem "created" (show created) "an RFC 3339 time such as \"2024-05-01T12:00:00Z\" (upper-case T and Z, or an offset such as +02:00), or \"now\"";
+    }
+    {
+      ok = stringsOnly labels;
+      says = problem "labels" (show labels) "it must be an attribute set of strings";
+    }
+    {
+      ok = !(isAttrs imageConfig && imageConfig ? Labels && labels != { });
+      says = problem "labels" "given together with `imageConfig.Labels`" "give the labels in one of the two";
+    }
+    {
+      ok = stringsOnly annotations;
+      says = problem "annotations" (show annotations) "it must be an attribute set of strings";
+    }
+    {
+      ok = annotations == { } || manifestFormat == "oci";
+      says = problem "annotations" "given with format \"${toString manifestFormat}\"" "annotations exist only in OCI manifests: use format = \"oci\"";
+    }
     {
       ok = validName;
       says = problem "name" (show name)

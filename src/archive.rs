@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::compress::{Compression, LayerSink};
 use crate::error::{Error, Result};
 use crate::manifest::{self, ManifestOutput};
-use crate::tarball::{TarWriter, DEFAULT_MTIME};
+use crate::tarball::{Meta, TarWriter, DEFAULT_MTIME};
 
 pub const OCI_INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 /// The annotation of an index entry that names its tag.
@@ -97,15 +97,15 @@ pub fn write_load_archive(out: std::fs::File, output: &ManifestOutput, name: &st
     let werr = |source| Error::Write { path: "standard output".into(), source };
     let mut sink = LayerSink::new(Compression::None, Some(out)).map_err(werr)?;
     let mut w = TarWriter::new(&mut sink, DEFAULT_MTIME, Path::new("standard output"));
-    w.bytes(b"manifest.json", 0o444, &manifest_json)?;
+    w.bytes(b"manifest.json", Meta::root(0o444), &manifest_json)?;
     let size = |p: &str| std::fs::metadata(p).map(|m| m.len()).map_err(|source| Error::Read { path: p.into(), source });
-    w.file(format!("{config_hex}.json").as_bytes(), 0o444, size(&config_path)?, Path::new(&config_path))?;
+    w.file(format!("{config_hex}.json").as_bytes(), Meta::root(0o444), size(&config_path)?, Path::new(&config_path))?;
     let mut seen = std::collections::BTreeSet::new();
     for (hex, path) in &all[..all.len() - 1] {
         // A layer listed twice (the same blob in two places) is stored once.
         if seen.insert(hex) {
-            w.dir(hex.as_bytes(), 0o755)?;
-            w.file(layer_name(hex).as_bytes(), 0o444, size(path)?, Path::new(path))?;
+            w.dir(hex.as_bytes(), Meta::root(0o755))?;
+            w.file(layer_name(hex).as_bytes(), Meta::root(0o444), size(path)?, Path::new(path))?;
         }
     }
     w.finish()?;

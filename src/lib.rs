@@ -8,15 +8,19 @@
 //! their outputs whole or not at all ([`output`]). A third program, `layer-eval`, judges
 //! layerings by the bytes they make clients re-pull and registries store ([`research`]).
 
+pub mod accounts;
 pub mod archive;
 pub mod attrs;
 pub mod compress;
+pub mod created;
+pub mod customisation;
 pub mod digest;
 pub mod error;
 pub mod graph;
 pub mod layering;
 pub mod manifest;
 pub mod output;
+pub mod perms;
 pub mod popularity;
 pub mod research;
 pub mod tarball;

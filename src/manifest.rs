@@ -155,10 +155,21 @@ pub fn architecture(system: &str) -> Result<(&'static str, Option<&'static str>)
 pub struct ImageConfig {
     pub architecture: String,
     pub config: serde_json::Map<String, serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub created: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub history: Vec<History>,
     pub os: String,
     pub rootfs: RootFs,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub variant: Option<String>,
+}
+
+/// One entry of the config's `history`, one per layer: what `docker history` shows.
+#[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+pub struct History {
+    pub created: String,
+    pub created_by: String,
 }
 
 #[derive(Serialize, Deserialize, Debug, PartialEq)]
@@ -178,6 +189,9 @@ pub struct Descriptor {
 
 #[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
 pub struct Manifest {
+    /// OCI manifests only: Docker's format has no annotations.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub annotations: BTreeMap<String, String>,
     pub config: Descriptor,
     pub layers: Vec<Descriptor>,
     #[serde(rename = "mediaType")]
@@ -219,12 +233,33 @@ pub fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).expect("manifest types serialise")
 }
 
+/// What the config and manifest say about the image beyond its layers.
+#[derive(Debug, Clone, Default)]
+pub struct ImageMeta {
+    /// RFC 3339 (see [`crate::created`]); none leaves `created` out, as Nixery (2019) did.
+    pub created: Option<String>,
+    /// Each layer's `created_by`, bottom first: one per layer, or none for no history.
+    pub history: Vec<String>,
+    /// OCI manifest annotations; `org.opencontainers.image.created` is added from `created`.
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// The OCI annotation for the creation time.
+pub const CREATED_ANNOTATION: &str = "org.opencontainers.image.created";
+
 /// The config's bytes for these layers, bottom first.
-pub fn image_config(layers: &[BlobRecord], system: &str, config: serde_json::Map<String, serde_json::Value>) -> Result<Vec<u8>> {
+pub fn image_config(layers: &[BlobRecord], system: &str, config: serde_json::Map<String, serde_json::Value>, meta: &ImageMeta) -> Result<Vec<u8>> {
     let (arch, variant) = architecture(system)?;
+    if !meta.history.is_empty() && meta.history.len() != layers.len() {
+        return Err(Error::Usage(format!("history has {} entries for {} layers: give one per layer, or none", meta.history.len(), layers.len())));
+    }
+    // History entries need a time; without `created`, the epoch's first second, as the mtimes.
+    let when = meta.created.clone().unwrap_or_else(|| crate::created::from_epoch(crate::tarball::DEFAULT_MTIME));
     let cfg = ImageConfig {
         architecture: arch.to_string(),
         config,
+        created: meta.created.clone(),
+        history: meta.history.iter().map(|by| History { created: when.clone(), created_by: by.clone() }).collect(),
         os: "linux".to_string(),
         rootfs: RootFs { diff_ids: layers.iter().map(|l| format!("sha256:{}", l.diff_id())).collect(), kind: "layers".to_string() },
         variant: variant.map(str::to_string),
@@ -234,7 +269,15 @@ pub fn image_config(layers: &[BlobRecord], system: &str, config: serde_json::Map
 
 /// `manifest-output.json` for the layers (in the order given) and the config stored at
 /// `config_path`, in `format`.
-pub fn manifest_output(layers: &[BlobRecord], config_bytes: &[u8], config_path: &str, format: Format) -> Result<ManifestOutput> {
+pub fn manifest_output(layers: &[BlobRecord], config_bytes: &[u8], config_path: &str, format: Format, meta: &ImageMeta) -> Result<ManifestOutput> {
+    let mut annotations = meta.annotations.clone();
+    if format == Format::Oci {
+        if let Some(created) = &meta.created {
+            annotations.entry(CREATED_ANNOTATION.to_string()).or_insert_with(|| created.clone());
+        }
+    } else if !annotations.is_empty() {
+        return Err(Error::Usage("annotations need the OCI format (format = \"oci\"): Docker's manifest format has none".into()));
+    }
     let c = digest_bytes(config_bytes);
     let mut locations = BTreeMap::new();
     locations.insert(c.sha256.clone(), Location { md5: c.md5.clone(), path: config_path.to_string() });
@@ -244,6 +287,7 @@ pub fn manifest_output(layers: &[BlobRecord], config_bytes: &[u8], config_path: 
     Ok(ManifestOutput {
         layer_locations: locations,
         manifest: Manifest {
+            annotations,
             config: Descriptor { digest: format!("sha256:{}", c.sha256), media_type: format.config_media_type().to_string(), size: c.size },
             layers: layers
                 .iter()
@@ -289,26 +333,45 @@ mod tests {
 
     #[test]
     fn config_bytes_are_what_nix_to_json_writes() {
-        let cfg = image_config(&[rec("b"), rec("a")], "x86_64-linux", Default::default()).unwrap();
+        let cfg = image_config(&[rec("b"), rec("a")], "x86_64-linux", Default::default(), &ImageMeta::default()).unwrap();
         let expected = format!(
             r#"{{"architecture":"amd64","config":{{}},"os":"linux","rootfs":{{"diff_ids":["sha256:{}","sha256:{}"],"type":"layers"}}}}"#,
             "b".repeat(64),
             "a".repeat(64)
         );
         assert_eq!(String::from_utf8(cfg).unwrap(), expected);
-        let arm = String::from_utf8(image_config(&[], "armv7l-linux", Default::default()).unwrap()).unwrap();
+        let arm = String::from_utf8(image_config(&[], "armv7l-linux", Default::default(), &ImageMeta::default()).unwrap()).unwrap();
         assert!(arm.starts_with(r#"{"architecture":"arm","# ) && arm.ends_with(r#""variant":"v7"}"#), "{arm}");
-        assert!(image_config(&[], "x86_64-darwin", Default::default()).unwrap_err().to_string().contains("x86_64-darwin"));
+        assert!(image_config(&[], "x86_64-darwin", Default::default(), &ImageMeta::default()).unwrap_err().to_string().contains("x86_64-darwin"));
     }
 
     #[test]
     fn manifest_keeps_the_given_layer_order_and_locates_every_blob() {
-        let out = manifest_output(&[rec("b"), rec("a")], b"{}", "/nix/store/c-config.json", Format::Docker).unwrap();
+        let out = manifest_output(&[rec("b"), rec("a")], b"{}", "/nix/store/c-config.json", Format::Docker, &ImageMeta::default()).unwrap();
         assert_eq!(out.manifest.layers[0].digest, format!("sha256:{}", "b".repeat(64)));
         assert_eq!(out.layer_locations.len(), 3);
         let json = String::from_utf8(to_json(&out)).unwrap();
         assert!(json.starts_with(r#"{"layerLocations":{"#), "{json}");
         assert!(json.contains(r#""manifest":{"config":{"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","mediaType":"application/vnd.docker.container.image.v1+json","size":2},"layers":["#), "{json}");
         assert!(json.ends_with(r#""mediaType":"application/vnd.docker.distribution.manifest.v2+json","schemaVersion":2}}"#), "{json}");
+    }
+
+    #[test]
+    fn created_and_history_sit_in_sorted_place_and_oci_manifests_get_the_created_annotation() {
+        let meta = ImageMeta { created: Some("2024-05-01T12:00:00Z".into()), history: vec!["b layer".into(), "a layer".into()], annotations: BTreeMap::new() };
+        let cfg = String::from_utf8(image_config(&[rec("b"), rec("a")], "x86_64-linux", Default::default(), &meta).unwrap()).unwrap();
+        assert!(
+            cfg.starts_with(r#"{"architecture":"amd64","config":{},"created":"2024-05-01T12:00:00Z","history":[{"created":"2024-05-01T12:00:00Z","created_by":"b layer"},{"created":"2024-05-01T12:00:00Z","created_by":"a layer"}],"os":"linux","rootfs":"#),
+            "{cfg}"
+        );
+        let short = ImageMeta { history: vec!["one".into()], ..meta.clone() };
+        assert!(image_config(&[rec("b"), rec("a")], "x86_64-linux", Default::default(), &short).unwrap_err().to_string().contains("1 entries for 2 layers"));
+        let oci = manifest_output(&[rec("b")], b"{}", "/c", Format::Oci, &meta).unwrap();
+        assert_eq!(oci.manifest.annotations[CREATED_ANNOTATION], "2024-05-01T12:00:00Z");
+        assert!(String::from_utf8(to_json(&oci.manifest)).unwrap().starts_with(r#"{"annotations":{"org.opencontainers.image.created":"2024-05-01T12:00:00Z"},"config":"#));
+        let docker = manifest_output(&[rec("b")], b"{}", "/c", Format::Docker, &meta).unwrap();
+        assert!(docker.manifest.annotations.is_empty(), "Docker's format has no annotations");
+        let asked = ImageMeta { annotations: BTreeMap::from([("a".to_string(), "b".to_string())]), ..meta };
+        assert!(manifest_output(&[rec("b")], b"{}", "/c", Format::Docker, &asked).unwrap_err().to_string().contains("need the OCI format"));
     }
 }

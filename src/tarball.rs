@@ -1,24 +1,23 @@
 //! Layer tarballs: the same store paths give the same bytes, on any machine, in any run.
 //!
 //! A layer is a tar stream written entry by entry into a [`LayerSink`], so it is hashed (and
-//! compressed, see [`crate::compress`]) while it is written. Everything that varies between machines is left out or fixed: entries come in byte
-//! order of their names (each directory before its contents), owners are 0/0 with empty names,
-//! every mtime is the same (1 by default), there are no atimes, ctimes, xattrs or device numbers,
-//! and hard links are written as the files they are. Names are relative to the image root (no
-//! leading `/`), ustar headers carry them when they fit in 100 bytes, and a PAX extended header
-//! otherwise (store paths pass 100 bytes all the time); names are bytes, not strings, so names
-//! that are not UTF-8 survive as they are.
+//! compressed, see [`crate::compress`]) while it is written. Everything that varies between
+//! machines is left out or fixed: entries come in byte order of their names (each directory
+//! before its contents), owners are numeric with empty names (0/0 unless [`crate::perms`] or the
+//! customisation layer's declarations say otherwise), every mtime is the same (1 by default),
+//! there are no atimes, ctimes, xattrs or device numbers, and hard links are written as the files
+//! they are. Names are relative to the image root (no leading `/`), ustar headers carry them when
+//! they fit in 100 bytes, and a PAX extended header otherwise (store paths pass 100 bytes all the
+//! time); names are bytes, not strings, so names that are not UTF-8 survive as they are.
 //!
-//! Two kinds of layer are written here: the *store layer* of a group of store paths, with the
-//! store directory's own ancestors (`nix/`, `nix/store/`) at mode 0755 so that non-root users can
-//! traverse them; and the *customisation layer*, the symlink forest at `/` that nixpkgs'
-//! `symlinkJoin` would build from the image's top-level contents, made here without building it.
+//! This file writes the *store layer* of a group of store paths, with the store directory's own
+//! ancestors (`nix/`, `nix/store/`) at mode 0755 so that non-root users can traverse them; the
+//! customisation layer's contents are [`crate::customisation`]'s.
 
-use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -26,6 +25,7 @@ use tar::{EntryType, Header};
 
 use crate::compress::{Compression, LayerDigests, LayerSink};
 use crate::error::{Error, Result};
+use crate::perms::{PermSpec, Perms, Rule};
 
 /// The mtime of every entry unless told otherwise: 1970-01-01T00:00:01Z, as Nixery (2019)'s
 /// `SOURCE_DATE_EPOCH`.
@@ -33,6 +33,22 @@ pub const DEFAULT_MTIME: u64 = 1;
 
 /// Largest size the ustar size field holds (11 octal digits).
 const USTAR_MAX_SIZE: u64 = 0o777_7777_7777;
+
+/// The owner and permission bits of an entry: root's and the store's unless `perms` (store
+/// layers) or declared directories and accounts (the customisation layer) say otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta {
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl Meta {
+    /// Owned by root.
+    pub fn root(mode: u32) -> Meta {
+        Meta { mode, uid: 0, gid: 0 }
+    }
+}
 
 /// Writes tar entries into a sink.
 pub struct TarWriter<'a> {
@@ -55,7 +71,7 @@ impl<'a> TarWriter<'a> {
         self.sink.write(bytes).map_err(|e| self.werr(e))
     }
 
-    fn header(&mut self, name: &[u8], kind: EntryType, mode: u32, size: u64, link: Option<&[u8]>) -> Result<()> {
+    fn header(&mut self, name: &[u8], kind: EntryType, meta: Meta, size: u64, link: Option<&[u8]>) -> Result<()> {
         let mut pax: Vec<(&str, Vec<u8>)> = Vec::new();
         if name.len() > 100 {
             pax.push(("path", name.to_vec()));
@@ -72,18 +88,18 @@ impl<'a> TarWriter<'a> {
                 pax.insert(0, ("hdrcharset", b"BINARY".to_vec()));
             }
             let body = pax_records(&pax);
-            let mut h = self.plain_header(b"././@PaxHeader", EntryType::XHeader, 0o644, body.len() as u64, None);
+            let mut h = self.plain_header(b"././@PaxHeader", EntryType::XHeader, Meta::root(0o644), body.len() as u64, None);
             h.set_cksum();
             self.put(h.as_bytes())?;
             self.put(&body)?;
             self.pad(body.len() as u64)?;
         }
-        let mut h = self.plain_header(name, kind, mode, size.min(USTAR_MAX_SIZE), link);
+        let mut h = self.plain_header(name, kind, meta, size.min(USTAR_MAX_SIZE), link);
         h.set_cksum();
         self.put(h.as_bytes())
     }
 
-    fn plain_header(&self, name: &[u8], kind: EntryType, mode: u32, size: u64, link: Option<&[u8]>) -> Header {
+    fn plain_header(&self, name: &[u8], kind: EntryType, meta: Meta, size: u64, link: Option<&[u8]>) -> Header {
         let mut h = Header::new_ustar();
         {
             let u = h.as_ustar_mut().expect("ustar header");
@@ -95,9 +111,9 @@ impl<'a> TarWriter<'a> {
             }
         }
         h.set_entry_type(kind);
-        h.set_mode(mode);
-        h.set_uid(0);
-        h.set_gid(0);
+        h.set_mode(meta.mode);
+        h.set_uid(meta.uid.into());
+        h.set_gid(meta.gid.into());
         h.set_mtime(self.mtime);
         h.set_size(size);
         h
@@ -112,28 +128,29 @@ impl<'a> TarWriter<'a> {
     }
 
     /// A directory entry; `name` without its trailing slash.
-    pub fn dir(&mut self, name: &[u8], mode: u32) -> Result<()> {
+    pub fn dir(&mut self, name: &[u8], meta: Meta) -> Result<()> {
         let mut n = name.to_vec();
         n.push(b'/');
-        self.header(&n, EntryType::Directory, mode, 0, None)
+        self.header(&n, EntryType::Directory, meta, 0, None)
     }
 
-    pub fn symlink(&mut self, name: &[u8], target: &[u8]) -> Result<()> {
-        self.header(name, EntryType::Symlink, 0o777, 0, Some(target))
+    /// A symbolic link; its mode is always 0777 (no system reads another), its owner `meta`'s.
+    pub fn symlink(&mut self, name: &[u8], target: &[u8], meta: Meta) -> Result<()> {
+        self.header(name, EntryType::Symlink, Meta { mode: 0o777, ..meta }, 0, Some(target))
     }
 
     /// A regular file of these bytes.
-    pub fn bytes(&mut self, name: &[u8], mode: u32, data: &[u8]) -> Result<()> {
-        self.header(name, EntryType::Regular, mode, data.len() as u64, None)?;
+    pub fn bytes(&mut self, name: &[u8], meta: Meta, data: &[u8]) -> Result<()> {
+        self.header(name, EntryType::Regular, meta, data.len() as u64, None)?;
         self.put(data)?;
         self.pad(data.len() as u64)
     }
 
     /// A regular file whose `size` bytes come from `source`; it must not change while read.
-    pub fn file(&mut self, name: &[u8], mode: u32, size: u64, source: &Path) -> Result<()> {
+    pub fn file(&mut self, name: &[u8], meta: Meta, size: u64, source: &Path) -> Result<()> {
         let rerr = |source_err| Error::Read { path: source.to_path_buf(), source: source_err };
         let mut f = File::open(source).map_err(rerr)?;
-        self.header(name, EntryType::Regular, mode, size, None)?;
+        self.header(name, EntryType::Regular, meta, size, None)?;
         let got = self.sink.copy_from(&mut f, size).map_err(rerr)?;
         if got != size {
             return Err(Error::store(source, format!("shrank from {size} to {got} bytes while it was read")));
@@ -151,26 +168,31 @@ impl<'a> TarWriter<'a> {
     }
 
     /// Writes `path` (a file, directory or symlink) and, for a directory, everything below it,
-    /// as entry `name`.
-    pub fn tree(&mut self, path: &Path, name: &mut Vec<u8>) -> Result<()> {
+    /// as entry `name`; `rules` may change each entry's owner and mode, matched on its path
+    /// below the store path, `name[rel..]` (empty for the store path itself).
+    pub fn tree(&mut self, path: &Path, name: &mut Vec<u8>, rules: &[&Rule], rel: usize) -> Result<()> {
         let md = fs::symlink_metadata(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
         let ft = md.file_type();
-        let mode = md.mode() & 0o7777;
+        let mut meta = Meta::root(md.mode() & 0o7777);
+        let below = name.get(rel..).unwrap_or_default();
+        for rule in rules {
+            rule.apply(below, ft.is_symlink(), &mut meta);
+        }
         if ft.is_dir() {
-            self.dir(name, mode)?;
+            self.dir(name, meta)?;
             for child in sorted_dir(path)? {
                 let len = name.len();
                 name.push(b'/');
                 name.extend_from_slice(child.as_bytes());
-                self.tree(&path.join(&child), name)?;
+                self.tree(&path.join(&child), name, rules, rel)?;
                 name.truncate(len);
             }
             Ok(())
         } else if ft.is_file() {
-            self.file(name, mode, md.len(), path)
+            self.file(name, meta, md.len(), path)
         } else if ft.is_symlink() {
             let target = fs::read_link(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
-            self.symlink(name, target.as_os_str().as_bytes())
+            self.symlink(name, target.as_os_str().as_bytes(), meta)
         } else {
             let kind = if ft.is_fifo() {
                 "a fifo"
@@ -205,7 +227,7 @@ fn pax_records(records: &[(&str, Vec<u8>)]) -> Vec<u8> {
 }
 
 /// Directory entries in byte order of their names.
-fn sorted_dir(path: &Path) -> Result<Vec<OsString>> {
+pub(crate) fn sorted_dir(path: &Path) -> Result<Vec<OsString>> {
     let rerr = |source| Error::Read { path: path.to_path_buf(), source };
     let mut names = fs::read_dir(path)
         .map_err(rerr)?
@@ -243,8 +265,9 @@ pub fn store_paths(store: &Path, paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Writes the store layer of `paths` (already checked by [`store_paths`]).
-pub fn write_store_layer(w: &mut TarWriter, store: &Path, paths: &[PathBuf]) -> Result<()> {
+/// Writes the store layer of `paths` (already checked by [`store_paths`]), with `perms`' rules
+/// applied below their store paths.
+pub fn write_store_layer(w: &mut TarWriter, store: &Path, paths: &[PathBuf], perms: &Perms) -> Result<()> {
     let rel = store.strip_prefix("/").unwrap_or(store).as_os_str().as_bytes();
     let mut name = Vec::new();
     for component in rel.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
@@ -252,7 +275,7 @@ pub fn write_store_layer(w: &mut TarWriter, store: &Path, paths: &[PathBuf]) -> 
             name.push(b'/');
         }
         name.extend_from_slice(component);
-        w.dir(&name, 0o755)?;
+        w.dir(&name, Meta::root(0o755))?;
     }
     for p in paths {
         let len = name.len();
@@ -260,99 +283,13 @@ pub fn write_store_layer(w: &mut TarWriter, store: &Path, paths: &[PathBuf]) -> 
             name.push(b'/');
         }
         name.extend_from_slice(p.file_name().expect("checked store path").as_bytes());
-        w.tree(p, &mut name)?;
+        // Below the store path, rules see `bin/hello`: past the name and its slash.
+        let rel = name.len() + 1;
+        w.tree(p, &mut name, &perms.for_path(p), rel)?;
         name.truncate(len);
     }
+    perms.check_all_matched()?;
     w.finish()
-}
-
-/// One node of the symlink forest: a directory to merge into, or a link.
-enum Forest {
-    Dir(BTreeMap<Vec<u8>, Forest>),
-    Link(Vec<u8>),
-}
-
-/// What happened while merging: names two packages both provide (the first listed wins).
-#[derive(Debug, Default)]
-pub struct ForestReport {
-    pub conflicts: Vec<String>,
-    pub links: usize,
-    pub dirs: usize,
-}
-
-/// Writes the customisation layer: `symlinkJoin` of `contents`, in the given order.
-///
-/// As `lndir` does for `symlinkJoin`, directories are merged into real directories (mode 0755),
-/// a regular file becomes an absolute symlink to its place in the store, and a symlink is copied
-/// with its target unchanged. When two packages provide the same name, the first listed keeps it
-/// and the conflict is reported. Each element of `contents` must be a directory.
-pub fn write_customisation_layer(w: &mut TarWriter, contents: &[PathBuf]) -> Result<ForestReport> {
-    let mut root = BTreeMap::new();
-    let mut report = ForestReport::default();
-    for pkg in contents {
-        let md = fs::metadata(pkg).map_err(|source| Error::Read { path: pkg.clone(), source })?;
-        if !md.is_dir() {
-            return Err(Error::store(pkg, "is not a directory, so it cannot be merged into the image root"));
-        }
-        merge(&mut root, pkg, pkg, &mut report)?;
-    }
-    let mut name = Vec::new();
-    emit(w, &root, &mut name, &mut report)?;
-    w.finish()?;
-    Ok(report)
-}
-
-fn merge(into: &mut BTreeMap<Vec<u8>, Forest>, dir: &Path, pkg: &Path, report: &mut ForestReport) -> Result<()> {
-    for child in sorted_dir(dir)? {
-        let path = dir.join(&child);
-        let md = fs::symlink_metadata(&path).map_err(|source| Error::Read { path: path.clone(), source })?;
-        let key = child.into_vec();
-        let shown = || path.strip_prefix(pkg).map(|p| p.display().to_string()).unwrap_or_default();
-        if md.is_dir() {
-            match into.entry(key).or_insert_with(|| Forest::Dir(BTreeMap::new())) {
-                Forest::Dir(sub) => merge(sub, &path, pkg, report)?,
-                Forest::Link(_) => report.conflicts.push(format!("/{}: a file from an earlier package is kept over the directory in {}", shown(), pkg.display())),
-            }
-        } else {
-            let target = if md.file_type().is_symlink() {
-                fs::read_link(&path).map_err(|source| Error::Read { path: path.clone(), source })?.into_os_string().into_vec()
-            } else {
-                path.as_os_str().as_bytes().to_vec()
-            };
-            match into.entry(key) {
-                std::collections::btree_map::Entry::Vacant(v) => {
-                    v.insert(Forest::Link(target));
-                }
-                std::collections::btree_map::Entry::Occupied(_) => {
-                    report.conflicts.push(format!("/{}: provided by an earlier package, {}'s is left out", shown(), pkg.display()));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-fn emit(w: &mut TarWriter, dir: &BTreeMap<Vec<u8>, Forest>, name: &mut Vec<u8>, report: &mut ForestReport) -> Result<()> {
-    for (k, node) in dir {
-        let len = name.len();
-        if !name.is_empty() {
-            name.push(b'/');
-        }
-        name.extend_from_slice(k);
-        match node {
-            Forest::Dir(sub) => {
-                w.dir(name, 0o755)?;
-                report.dirs += 1;
-                emit(w, sub, name, report)?;
-            }
-            Forest::Link(target) => {
-                w.symlink(name, target)?;
-                report.links += 1;
-            }
-        }
-        name.truncate(len);
-    }
-    Ok(())
 }
 
 /// Writes a tarball to `out` through `body`, hashing and compressing it on the way; `out`
@@ -367,15 +304,11 @@ pub fn pack<T>(out: &Path, mtime: u64, compression: Compression, body: impl FnOn
     Ok((digests, value))
 }
 
-/// Packs the store layer of `paths` into `out`.
-pub fn pack_store_layer(out: &Path, store: &Path, paths: &[PathBuf], mtime: u64, compression: Compression) -> Result<LayerDigests> {
+/// Packs the store layer of `paths` into `out`, with `perms` (each naming one of `paths`).
+pub fn pack_store_layer(out: &Path, store: &Path, paths: &[PathBuf], perms: &[PermSpec], mtime: u64, compression: Compression) -> Result<LayerDigests> {
     let paths = store_paths(store, paths)?;
-    Ok(pack(out, mtime, compression, |w| write_store_layer(w, store, &paths))?.0)
-}
-
-/// Packs the customisation layer of `contents` into `out`.
-pub fn pack_customisation_layer(out: &Path, contents: &[PathBuf], mtime: u64, compression: Compression) -> Result<(LayerDigests, ForestReport)> {
-    pack(out, mtime, compression, |w| write_customisation_layer(w, contents))
+    let perms = Perms::new(perms, &paths)?;
+    Ok(pack(out, mtime, compression, |w| write_store_layer(w, store, &paths, &perms))?.0)
 }
 
 #[cfg(test)]
@@ -392,7 +325,7 @@ mod tests {
         let (staged, file) = crate::output::Staged::create(&out).unwrap();
         let mut sink = LayerSink::new(Compression::None, Some(file)).unwrap();
         let kind = if link.is_some() { EntryType::Symlink } else { EntryType::Regular };
-        TarWriter::new(&mut sink, 1, &out).header(name, kind, 0o644, size, link).unwrap();
+        TarWriter::new(&mut sink, 1, &out).header(name, kind, Meta::root(0o644), size, link).unwrap();
         let (_, file) = sink.finish().unwrap();
         staged.commit(file.unwrap()).unwrap();
         fs::read(&out).unwrap()
@@ -453,9 +386,9 @@ mod tests {
         }
         let out = d.path().join("pinned.tar");
         let (digests, ()) = pack(&out, DEFAULT_MTIME, Compression::None, |w| {
-            w.dir(b"nix", 0o755)?;
-            w.dir(b"nix/store", 0o755)?;
-            w.tree(&src, &mut b"nix/store/00000000000000000000000000000000-pinned".to_vec())?;
+            w.dir(b"nix", Meta::root(0o755))?;
+            w.dir(b"nix/store", Meta::root(0o755))?;
+            w.tree(&src, &mut b"nix/store/00000000000000000000000000000000-pinned".to_vec(), &[], 0)?;
             w.finish()
         })
         .unwrap();

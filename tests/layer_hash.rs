@@ -516,7 +516,7 @@ fn a_file_that_changes_size_while_read_is_an_error() {
     for (declared, word, compression) in [(5, "grew", Compression::None), (20, "shrank", Compression::None), (5, "grew", Compression::Gzip), (20, "shrank", Compression::Zstd)] {
         let mut sink = LayerSink::new(compression, None).unwrap();
         let mut w = TarWriter::new(&mut sink, 1, Path::new("out.tar"));
-        let e = w.file(b"ten", 0o644, declared, &f).unwrap_err().to_string();
+        let e = w.file(b"ten", nix_image_layers::tarball::Meta::root(0o644), declared, &f).unwrap_err().to_string();
         assert!(e.contains(word) && e.contains("ten"), "{e}");
     }
 }

@@ -6,6 +6,7 @@
 //! enum. All the work is in the library (`tarball`, `digest`, `manifest`); this file gathers
 //! inputs and reports.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -14,8 +15,12 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use nix_image_layers::attrs::{self, Attrs};
 use nix_image_layers::digest::digest_file;
 use nix_image_layers::layering::human_size;
+use nix_image_layers::accounts::{self, Group, User};
 use nix_image_layers::compress::{Compression, LayerDigests};
-use nix_image_layers::manifest::{self, BlobRecord, Format};
+use nix_image_layers::created::Created;
+use nix_image_layers::customisation::{self, Declarations, DirSpec};
+use nix_image_layers::manifest::{self, BlobRecord, Format, ImageMeta};
+use nix_image_layers::perms::PermSpec;
 use nix_image_layers::output::{read_file, write_output};
 use nix_image_layers::tarball::{self, DEFAULT_MTIME};
 use nix_image_layers::{Error, Result};
@@ -57,9 +62,12 @@ enum Mode {
     Hash(HashArgs),
 }
 
-#[derive(Args, serde::Deserialize)]
+/// Where a layer's blob and record go, and how it is written: the same for both kinds of layer.
+/// As a builder it is read from the same attributes as the rest of the mode's inputs, but on its
+/// own (see [`Mode::from_attrs`]): serde's `flatten` would lose the attribute names in errors.
+#[derive(Args, serde::Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-struct LayerArgs {
+struct BlobArgs {
     /// The tarball to write
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
@@ -67,10 +75,6 @@ struct LayerArgs {
     #[arg(long, value_name = "FILE")]
     #[serde(default)]
     record: Option<PathBuf>,
-    /// The store directory [default: $NIX_STORE_DIR, else /nix/store]
-    #[arg(long, value_name = "DIR")]
-    #[serde(default)]
-    store_dir: Option<PathBuf>,
     /// How the layer is stored: none (the tar itself, as Nixery (2019)), gzip or zstd
     #[arg(long, default_value = "gzip")]
     #[serde(default)]
@@ -79,6 +83,22 @@ struct LayerArgs {
     #[arg(long, default_value_t = DEFAULT_MTIME)]
     #[serde(default = "default_mtime")]
     mtime: u64,
+}
+
+#[derive(Args, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LayerArgs {
+    #[command(flatten)]
+    #[serde(skip)]
+    blob: BlobArgs,
+    /// The store directory [default: $NIX_STORE_DIR, else /nix/store]
+    #[arg(long, value_name = "DIR")]
+    #[serde(default)]
+    store_dir: Option<PathBuf>,
+    /// Owner and mode for store contents, as JSON: [{"path", "regex", "mode", "uid", "gid"}]
+    #[arg(long, value_name = "JSON", default_value = "[]")]
+    #[serde(default)]
+    perms: Json<Vec<PermSpec>>,
     /// Store paths to pack (direct children of the store directory)
     #[arg(required = true)]
     paths: Vec<PathBuf>,
@@ -87,21 +107,21 @@ struct LayerArgs {
 #[derive(Args, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct CustomisationArgs {
-    /// The tarball to write
-    #[arg(long, value_name = "FILE")]
-    out: PathBuf,
-    /// Also write the layer's record {size, sha256, md5, path} to this file
-    #[arg(long, value_name = "FILE")]
+    #[command(flatten)]
+    #[serde(skip)]
+    blob: BlobArgs,
+    /// Accounts for /etc/passwd and /etc/shadow, as JSON: [{"name", "uid", "gid", "home", "shell", "description"}]
+    #[arg(long, value_name = "JSON", default_value = "[]")]
     #[serde(default)]
-    record: Option<PathBuf>,
-    /// How the layer is stored: none (the tar itself, as Nixery (2019)), gzip or zstd
-    #[arg(long, default_value = "gzip")]
+    users: Json<Vec<User>>,
+    /// Groups for /etc/group, as JSON: [{"name", "gid", "members"}]
+    #[arg(long, value_name = "JSON", default_value = "[]")]
     #[serde(default)]
-    compression: Compression,
-    /// The mtime of every entry, in seconds since the epoch
-    #[arg(long, default_value_t = DEFAULT_MTIME)]
-    #[serde(default = "default_mtime")]
-    mtime: u64,
+    groups: Json<Vec<Group>>,
+    /// Directories to create, as JSON: [{"path", "mode", "uid", "gid"}]
+    #[arg(long, value_name = "JSON", default_value = "[]")]
+    #[serde(default)]
+    dirs: Json<Vec<DirSpec>>,
     /// Top-level contents of the image, in priority order
     #[serde(default)]
     contents: Vec<PathBuf>,
@@ -132,6 +152,18 @@ struct ManifestArgs {
     #[arg(long, value_name = "JSON", default_value = "{}")]
     #[serde(default)]
     image_config: ImageConfig,
+    /// The config's `created`: RFC 3339, or seconds since the epoch [default: none, as Nixery (2019)]
+    #[arg(long, value_name = "TIME")]
+    #[serde(default)]
+    created: Option<Created>,
+    /// Each layer's history entry (`created_by`), bottom first: once per layer, or not at all
+    #[arg(long = "history", value_name = "TEXT")]
+    #[serde(default)]
+    history: Vec<String>,
+    /// OCI manifest annotations, as a JSON object of strings
+    #[arg(long, value_name = "JSON", default_value = "{}")]
+    #[serde(default)]
+    annotations: Json<BTreeMap<String, String>>,
     /// Files holding a layer record {size, sha256, md5, path}, or a list of them
     #[arg(required = true)]
     layers: Vec<PathBuf>,
@@ -220,8 +252,8 @@ impl Mode {
             mode: String,
         }
         Ok(match a.input::<Tag>()?.mode.as_str() {
-            "layer" => Mode::Layer(a.input()?),
-            "customisation" => Mode::Customisation(a.input()?),
+            "layer" => Mode::Layer(LayerArgs { blob: a.input()?, ..a.input()? }),
+            "customisation" => Mode::Customisation(CustomisationArgs { blob: a.input()?, ..a.input()? }),
             "manifest" => Mode::Manifest(a.input()?),
             "layout" => Mode::Layout(a.input()?),
             "oci-layout" => Mode::OciLayout(a.input()?),
@@ -243,6 +275,24 @@ fn default_mtime() -> u64 {
 
 fn stdout() -> PathBuf {
     PathBuf::from("-")
+}
+
+/// A structured input: JSON text on the command line, the attribute's value as a builder.
+#[derive(Clone, Default)]
+struct Json<T>(T);
+
+impl<T: serde::de::DeserializeOwned> std::str::FromStr for Json<T> {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Json<T>, String> {
+        serde_json::from_str(text).map(Json).map_err(|e| e.to_string())
+    }
+}
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Json<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Json<T>, D::Error> {
+        T::deserialize(d).map(Json)
+    }
 }
 
 /// The image config's `config` object: JSON text on the command line, an attribute set as a
@@ -287,25 +337,20 @@ fn main() -> ExitCode {
 
 fn run(mode: Mode) -> Result<()> {
     match mode {
-        Mode::Layer(LayerArgs { out, record, store_dir, compression, mtime, paths }) => {
+        Mode::Layer(LayerArgs { blob, store_dir, perms, paths }) => {
             if paths.is_empty() {
                 return Err(Error::Usage("no store paths to pack (argument PATHS, attribute `paths`): a layer needs store paths".into()));
             }
             let store = tarball::store_dir(store_dir.as_deref());
-            let d = store_layer(&out, &store, &paths, mtime, compression)?;
-            finish_layer(&out, record.as_deref(), d, compression)
+            let d = store_layer(&blob, &store, &paths, &perms.0)?;
+            finish_layer(&blob, d)
         }
-        Mode::Customisation(CustomisationArgs { out, record, compression, mtime, contents }) => {
-            let d = customisation_layer(&out, &contents, mtime, compression)?;
-            finish_layer(&out, record.as_deref(), d, compression)
+        Mode::Customisation(CustomisationArgs { blob, users, groups, dirs, contents }) => {
+            let declarations = Declarations { dirs: dirs.0, files: accounts::files(&users.0, &groups.0)? };
+            let d = customisation_layer(&blob, &contents, &declarations)?;
+            finish_layer(&blob, d)
         }
-        Mode::Manifest(ManifestArgs { out, config, config_path, image_system, format, image_config, layers }) => {
-            let config_path = match config_path {
-                Some(p) => p,
-                None => absolute(&config)?.display().to_string(),
-            };
-            write_manifest(&layers, &image_system, format, image_config.0, &out, &config, &config_path)
-        }
+        Mode::Manifest(args) => write_manifest(args),
         Mode::Layout(LayoutArgs { manifest, out }) => layout(&manifest, &out),
         Mode::OciLayout(OciLayoutArgs { manifest, tag, out }) => {
             let output = read_manifest_output(&manifest)?;
@@ -326,22 +371,30 @@ fn run(mode: Mode) -> Result<()> {
     }
 }
 
-fn store_layer(out: &Path, store: &Path, paths: &[PathBuf], mtime: u64, compression: Compression) -> Result<LayerDigests> {
+fn store_layer(blob: &BlobArgs, store: &Path, paths: &[PathBuf], perms: &[PermSpec]) -> Result<LayerDigests> {
     let start = Instant::now();
-    eprintln!("packing {} store paths into {} ({})", paths.len(), out.display(), compression.name());
-    let d = tarball::pack_store_layer(out, store, paths, mtime, compression)?;
-    log_done(out, &d, start);
+    let rules = if perms.is_empty() { String::new() } else { format!(", {} perms rules", perms.len()) };
+    eprintln!("packing {} store paths into {} ({}{rules})", paths.len(), blob.out.display(), blob.compression.name());
+    let d = tarball::pack_store_layer(&blob.out, store, paths, perms, blob.mtime, blob.compression)?;
+    log_done(&blob.out, &d, start);
     Ok(d)
 }
 
-fn customisation_layer(out: &Path, contents: &[PathBuf], mtime: u64, compression: Compression) -> Result<LayerDigests> {
+fn customisation_layer(blob: &BlobArgs, contents: &[PathBuf], declarations: &Declarations) -> Result<LayerDigests> {
     let start = Instant::now();
-    let (d, report) = tarball::pack_customisation_layer(out, contents, mtime, compression)?;
+    let (d, report) = customisation::pack_customisation_layer(&blob.out, contents, declarations, blob.mtime, blob.compression)?;
     for c in &report.conflicts {
         eprintln!("warning: customisation layer: {c}");
     }
-    eprintln!("linked {} packages at /: {} symlinks in {} directories, {} conflicts", contents.len(), report.links, report.dirs, report.conflicts.len());
-    log_done(out, &d, start);
+    eprintln!(
+        "linked {} packages at /: {} symlinks in {} directories, {} conflicts; {} declared files and directories",
+        contents.len(),
+        report.links,
+        report.dirs,
+        report.conflicts.len(),
+        report.declared
+    );
+    log_done(&blob.out, &d, start);
     Ok(d)
 }
 
@@ -359,9 +412,9 @@ fn log_done(out: &Path, d: &LayerDigests, start: Instant) {
 
 /// Writes the layer's record, if asked, and prints its {"sha256", "md5", "size"} (and, when
 /// compressed, "diffId"): one line of JSON.
-fn finish_layer(out: &Path, record_file: Option<&Path>, d: LayerDigests, compression: Compression) -> Result<()> {
-    let record = BlobRecord::of_layer(d, compression, absolute(out)?.display().to_string());
-    if let Some(record_file) = record_file {
+fn finish_layer(blob: &BlobArgs, d: LayerDigests) -> Result<()> {
+    let record = BlobRecord::of_layer(d, blob.compression, absolute(&blob.out)?.display().to_string());
+    if let Some(record_file) = &blob.record {
         write_output(record_file, &manifest::to_json(&record))?;
     }
     #[derive(serde::Serialize)]
@@ -456,20 +509,18 @@ fn read_records(files: &[PathBuf]) -> Result<Vec<BlobRecord>> {
     Ok(all)
 }
 
-fn write_manifest(
-    record_files: &[PathBuf],
-    system: &str,
-    format: Format,
-    image_config: serde_json::Map<String, serde_json::Value>,
-    out: &Path,
-    config_out: &Path,
-    config_path: &str,
-) -> Result<()> {
-    let layers = read_records(record_files)?;
-    let config = manifest::image_config(&layers, system, image_config)?;
-    let output = manifest::manifest_output(&layers, &config, config_path, format)?;
-    write_output(config_out, &config)?;
-    write_output(out, &manifest::to_json(&output))?;
+fn write_manifest(args: ManifestArgs) -> Result<()> {
+    let ManifestArgs { out, config, config_path, image_system, format, image_config, created, history, annotations, layers: record_files } = args;
+    let config_path = match config_path {
+        Some(p) => p,
+        None => absolute(&config)?.display().to_string(),
+    };
+    let meta = ImageMeta { created: created.map(|c| c.rfc3339()).transpose()?, history, annotations: annotations.0 };
+    let layers = read_records(&record_files)?;
+    let config_bytes = manifest::image_config(&layers, &image_system, image_config.0, &meta)?;
+    let output = manifest::manifest_output(&layers, &config_bytes, &config_path, format, &meta)?;
+    write_output(&config, &config_bytes)?;
+    write_output(&out, &manifest::to_json(&output))?;
     eprintln!("wrote the manifest of {} layers ({}) and the image config", layers.len(), human_size(layers.iter().map(|l| l.size).sum()));
     Ok(())
 }
