@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::registry::Registry;
 use common::{have_nix, have_tool, nix_build, repo, run, static_tools};
 
-const HELLO: &str = "Hello from libgreeting 1.0, and hello, world!";
+use common::contents::HELLO;
 
 /// An engine daemon in its own directory, killed (by PID) and waited for on drop.
 struct Daemon {
@@ -135,6 +135,10 @@ fn docker_pulls_and_loads_gzip_images_and_runs_them() {
     // The loaded image is the pulled one: the same config, so the same image ID.
     let id = |r: &str| String::from_utf8(run(docker_cmd().args(["image", "inspect", "--format", "{{.Id}}", r])).stdout).unwrap();
     assert_eq!(id(&reference), id(&loaded));
+    // What goes inside an image (users, /tmp, dirs, perms, labels, history): docker shows it.
+    let stream = nix_build(&["--expr", &common::contents::expr(&static_tools(), "", ".stream")]).trim().to_string();
+    run(Command::new("sh").arg("-c").arg(format!("{stream} | docker -H {host} load")));
+    common::contents::check(&docker_cmd, "contents:v1", &static_tools());
 }
 
 #[test]
@@ -156,4 +160,20 @@ fn containerd_pulls_gzip_and_zstd_images_and_runs_them() {
         let out = run(Command::new("ctr").arg("-a").arg(containerd.socket()).args(["run", "--rm", "--snapshotter", "native", reference, &format!("hello-{i}"), "/bin/hello"]));
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), HELLO, "{reference}");
     }
+    // The image of every content argument: its command, a store path only imageConfig names, runs
+    // as the declared user, whose groups containerd reads from the image's /etc/group.
+    let layout = nix_build(&["--expr", &common::contents::expr(&static_tools(), "", ".layout")]).trim().to_string();
+    let reference = format!("127.0.0.1:{}/contents:v1", reg.port);
+    run(Command::new("skopeo").args(["copy", "--preserve-digests", "--dest-tls-verify=false"]).arg(format!("dir:{layout}")).arg(format!("docker://{reference}")));
+    let ctr = || {
+        let mut c = Command::new("ctr");
+        c.arg("-a").arg(containerd.socket());
+        c
+    };
+    run(ctr().args(["images", "pull", "--plain-http", "--snapshotter", "native", &reference]));
+    let out = run(ctr().args(["run", "--rm", "--snapshotter", "native", &reference, "contents-cmd"]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), HELLO);
+    let out = run(ctr().args(["run", "--rm", "--snapshotter", "native", &reference, "contents-id", "/bin/busybox", "id"]));
+    let id = String::from_utf8_lossy(&out.stdout);
+    assert!(id.starts_with("uid=1000(app) gid=1000(app)") && id.contains("2000(staff)"), "{id}");
 }

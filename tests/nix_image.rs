@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
 
-use common::{have_nix, image_args, nix_build, nix_build_output, repo, static_tools};
+use common::{have_nix, image_args, nix_build, nix_build_output, repo, run, static_tools};
 use nix_image_layers::manifest::{ImageConfig, ManifestOutput};
 
 static NIX: Mutex<()> = Mutex::new(());
@@ -247,7 +247,9 @@ fn rebuilds_are_byte_identical_with_and_without_the_sandbox() {
         return;
     }
     let _g = lock();
-    for more in ["", r#"compression = "zstd";"#, r#"compression = "none";"#] {
+    // Default images, each compression, and the content arguments (no time of day anywhere).
+    let contents = r#"users.app = { uid = 1000; }; dirs = [ { path = "/data"; user = "app"; } ]; labels.a = "b"; perms = [ { path = (import ./examples/pkgs.nix { }).hello; regex = "bin/.*"; mode = "0700"; } ];"#;
+    for more in ["", r#"compression = "zstd";"#, r#"compression = "none";"#, contents] {
         rebuilds_are_byte_identical(more);
     }
 }
@@ -569,4 +571,167 @@ fn the_programs_declare_the_rustc_they_need() {
     assert!(!o.status.success() && err.contains(&format!("requires rustc {declared}")), "rustc {older}: {err}");
     let o = Command::new("nix-instantiate").args(["--eval", "--read-write-mode", "--expr", &tools(&format!("{declared}.0"))]).current_dir(repo()).output().unwrap();
     assert!(o.status.success(), "rustc {declared}.0: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// The derivations of an image: each store layer's (with the store paths it packs) and the
+/// customisation layer's.
+fn layer_drvs(expr: &str) -> (Vec<(String, Vec<String>)>, String) {
+    let v = eval_json(&format!(
+        "let i = {expr}; in {{ store = map (l: {{ drv = l.drvPath; paths = l.drvAttrs.paths; }}) i.layers; custom = i.customisationLayer.drvPath; }}"
+    ));
+    let store = v["store"].as_array().unwrap().iter().map(|l| (l["drv"].as_str().unwrap().to_string(), serde_json::from_value(l["paths"].clone()).unwrap())).collect();
+    (store, v["custom"].as_str().unwrap().to_string())
+}
+
+/// A store path that only `imageConfig` names is in the image (its layers hold its closure) but
+/// not linked at `/`; and each content argument changes only the layers it must: a user, a group
+/// or a directory only the customisation layer, a `perms` entry only the layer holding its path.
+#[test]
+fn content_arguments_change_only_the_layers_they_must() {
+    if !have_nix("content_arguments_change_only_the_layers_they_must") {
+        return;
+    }
+    let _g = lock();
+    let tools = static_tools();
+    let image = |more: &str| {
+        format!(
+            "(let pkgs = import ./examples/pkgs.nix {{ }}; in import ./build-image.nix {{ inherit pkgs; tools = {}; name = \"t\"; packages = ''[\"busybox\"]''; imageConfig.Cmd = [ \"${{pkgs.hello}}/bin/hello\" ]; {more} }})",
+            tools.display()
+        )
+    };
+    let hello = common::contents::hello_path();
+    let (base, base_custom) = layer_drvs(&image(""));
+    let packed: BTreeSet<&String> = base.iter().flat_map(|(_, p)| p).collect();
+    assert!(packed.contains(&hello), "hello, named only by imageConfig, has a layer: {packed:?}");
+    // Not linked at /: the customisation layer links busybox's files only.
+    let out = nix_build(&["--expr", &format!("{}.customisationLayer", image(""))]).trim().to_string();
+    let listing = String::from_utf8(run(Command::new("sh").arg("-c").arg(format!("gzip -dc {out} | tar -tvf -"))).stdout).unwrap();
+    assert!(listing.contains("bin/busybox -> ") && !listing.contains("hello"), "{listing}");
+    assert!(listing.contains("drwxrwxrwt 0/0") && listing.contains(" tmp/"), "/tmp, mode 1777, by default: {listing}");
+
+    let changed = |more: &str| {
+        let (store, custom) = layer_drvs(&image(more));
+        let new: Vec<(String, Vec<String>)> = store.into_iter().filter(|l| !base.contains(l)).collect();
+        (new, custom != base_custom)
+    };
+    for more in ["users.app = { uid = 1000; };", "groups.staff = { gid = 50; };", r#"dirs = [ { path = "/data"; } ];"#, "tmp = false;"] {
+        let (new_store, custom) = changed(more);
+        eprintln!("{more}: {} store layer derivations changed, customisation layer changed: {custom}", new_store.len());
+        assert!(new_store.is_empty() && custom, "{more}: only the customisation layer changes ({new_store:?})");
+    }
+    let (new_store, custom) = changed(&format!(r#"perms = [ {{ path = "{hello}"; regex = "bin/.*"; mode = "0700"; }} ];"#));
+    eprintln!("perms on hello: changed store layer derivations {:?}, customisation layer changed: {custom}", new_store.iter().map(|(d, p)| (d, p)).collect::<Vec<_>>());
+    assert_eq!(new_store.len(), 1, "one layer changes: {new_store:?}");
+    assert!(new_store[0].1.contains(&hello) && !custom, "the layer holding hello, nothing else");
+    // That layer really has the owner and mode.
+    let img = nix_build(&["--expr", &image(&format!(r#"perms = [ {{ path = "{hello}"; regex = "bin/.*"; mode = "0700"; uid = 7; }} ];"#))]).trim().to_string();
+    let m: ManifestOutput = serde_json::from_slice(&fs::read(&img).unwrap()).unwrap();
+    let listings: Vec<String> = m.manifest.layers.iter().map(|l| {
+        let p = &m.layer_locations[l.digest.trim_start_matches("sha256:")].path;
+        String::from_utf8(run(Command::new("sh").arg("-c").arg(format!("gzip -dc {p} | tar -tvf -"))).stdout).unwrap()
+    }).collect();
+    let line = listings.iter().flat_map(|l| l.lines()).find(|l| l.ends_with(&format!("{}/bin/hello", &hello[1..]))).unwrap().to_string();
+    assert!(line.starts_with("-rwx------ 7/0 "), "{line}");
+    let doc = listings.iter().flat_map(|l| l.lines()).find(|l| l.ends_with("share/doc/hello/README")).unwrap().to_string();
+    assert!(doc.starts_with("-r--r--r-- 0/0 "), "outside the regex, as in the store: {doc}");
+}
+
+/// Every clash and bad value of the content arguments is an evaluation error naming the argument
+/// (and, for a clash, both sides); what only the build can see (a directory over a symlink of
+/// `contents`, a `perms` regex that matches nothing) fails the build with both named.
+#[test]
+fn content_argument_clashes_are_errors_naming_both_sides() {
+    if !have_nix("content_argument_clashes_are_errors_naming_both_sides") {
+        return;
+    }
+    let _g = lock();
+    let tools = static_tools();
+    let hello = common::contents::hello_path();
+    let not_in_image = format!(r#"perms = [ {{ path = "{hello}"; mode = "0700"; }} ]; packages = ''["busybox"]'';"#);
+    let subpath = format!(r#"perms = [ {{ path = "{hello}/bin"; mode = "0700"; }} ];"#);
+    // (arguments, fragments the error must hold)
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        (r#"imageConfig.User = "ghost";"#, vec!["argument `imageConfig`", "\"ghost\"", "not declared in `users`"]),
+        (r#"users.app = { uid = 1000; }; imageConfig.User = "app:ghosts";"#, vec!["argument `imageConfig`", "group \"ghosts\""]),
+        (r#"users = { a = { uid = 1000; }; b = { uid = 1000; }; };"#, vec!["argument `users`", "a and b both have uid 1000"]),
+        (r#"users.app = { uid = 1000; }; groups.other = { gid = 1000; }; groups.third = { gid = 1000; };"#, vec!["argument `groups`", "other and third both have gid 1000"]),
+        (r#"users.app = { uid = 1000; }; groups.app = { gid = 2000; };"#, vec!["user app has gid 1000, but group app has gid 2000"]),
+        (r#"users.app = { uid = 1000; }; groups.staff = { gid = 50; members = [ "bob" ]; };"#, vec!["argument `groups`", "member \"bob\""]),
+        (r#"users.app = { uid = "x"; };"#, vec!["argument `users`", "needs `uid`"]),
+        (r#"users.root = { uid = 5; };"#, vec!["argument `users`", "root must have uid 0"]),
+        (r#"users.App = { uid = 5; };"#, vec!["argument `users`", "not a user name"]),
+        (r#"dirs = [ { path = "/data"; user = "nobody"; } ];"#, vec!["argument `dirs`", "user \"nobody\" is not declared"]),
+        (r#"dirs = [ { path = "data"; } ];"#, vec!["argument `dirs`", "absolute path"]),
+        (r#"dirs = [ { path = "/tmp"; mode = "0700"; } ];"#, vec!["/tmp is declared twice"]),
+        (r#"dirs = [ { path = "/x"; mode = "755x"; } ];"#, vec!["argument `dirs`", "octal"]),
+        (r#"tmp = "yes";"#, vec!["argument `tmp`"]),
+        (&not_in_image, vec!["argument `perms`", &hello, "not in the image"]),
+        (&subpath, vec!["argument `perms`", "not a path inside one"]),
+        (r#"perms = [ { path = "/nix/store/x"; } ];"#, vec!["argument `perms`", "sets nothing"]),
+        (r#"created = "yesterday";"#, vec!["argument `created`", "RFC 3339"]),
+        (r#"created = "2024-13-01T00:00:00Z";"#, vec!["argument `created`"]),
+        (r#"labels = { a = 1; };"#, vec!["argument `labels`", "strings"]),
+        (r#"labels = { a = "b"; }; imageConfig.Labels = { c = "d"; };"#, vec!["argument `labels`", "imageConfig.Labels"]),
+        (r#"annotations = { a = "b"; };"#, vec!["argument `annotations`", "format = \"oci\""]),
+    ];
+    let build = |args: &str| {
+        let expr = format!(
+            "import ./build-image.nix ({{ pkgs = import ./examples/pkgs.nix {{ }}; tools = {}; name = \"t\"; packages = ''[\"hello\"]''; }} // {{ {args} }})",
+            tools.display()
+        );
+        Command::new("nix-build").args(["--option", "substituters", "", "--no-out-link", "--expr", &expr]).current_dir(repo()).output().unwrap()
+    };
+    for (args, fragments) in &cases {
+        let o = build(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{args}: accepted");
+        for f in fragments {
+            assert!(err.contains(f), "{args}: the error lacks {f:?}:\n{err}");
+        }
+        assert!(!err.contains("layer.tar"), "{args}: a layer was built before the error:\n{err}");
+    }
+    // Only the build sees the contents' files: a declared directory over a package's symlink
+    // (hello's bin/hello is linked at /bin/hello), a perms regex that matches nothing.
+    for (args, fragments) in [
+        (r#"dirs = [ { path = "/bin/hello"; } ];"#.to_string(), vec!["dirs entry /bin/hello", "also a symlink to", "-hello-2.12/bin/hello"]),
+        (format!(r#"perms = [ {{ path = "{hello}"; regex = "sbin/.*"; mode = "0700"; }} ];"#), vec!["perms entry for", "regex `sbin/.*`", "matched no entry"]),
+    ] {
+        let o = build(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{args}: accepted");
+        for f in fragments {
+            assert!(err.contains(f), "{args}: the error lacks {f:?}:\n{err}");
+        }
+    }
+}
+
+/// `created`: the default is the epoch's first second, in the config and its history; a given
+/// time lands in the config and, in OCI manifests, in `org.opencontainers.image.created`; "now"
+/// is the time of evaluation.
+#[test]
+fn created_reaches_the_config_the_history_and_the_oci_annotation() {
+    if !have_nix("created_reaches_the_config_the_history_and_the_oci_annotation") {
+        return;
+    }
+    let _g = lock();
+    let config_of = |more: &str| -> (ManifestOutput, serde_json::Value) {
+        let out = nix_build(&["--expr", &image_expr_with(r#"["hello"]"#, "", more)]).trim().to_string();
+        let m: ManifestOutput = serde_json::from_slice(&fs::read(&out).unwrap()).unwrap();
+        let cfg = serde_json::from_slice(&fs::read(&m.layer_locations[m.manifest.config.digest.trim_start_matches("sha256:")].path).unwrap()).unwrap();
+        (m, cfg)
+    };
+    let (m, cfg) = config_of("");
+    assert_eq!(cfg["created"], "1970-01-01T00:00:01Z");
+    assert!(cfg["history"].as_array().unwrap().iter().all(|h| h["created"] == "1970-01-01T00:00:01Z"));
+    assert!(m.manifest.annotations.is_empty(), "Docker's format has no annotations");
+    let (m, cfg) = config_of(r#"created = "2024-05-01T12:00:00+02:00"; format = "oci"; annotations."org.example.a" = "b";"#);
+    assert_eq!(cfg["created"], "2024-05-01T12:00:00+02:00");
+    assert_eq!(m.manifest.annotations["org.opencontainers.image.created"], "2024-05-01T12:00:00+02:00");
+    assert_eq!(m.manifest.annotations["org.example.a"], "b");
+    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let (_, cfg) = config_of(r#"created = "now";"#);
+    let after = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let now = cfg["created"].as_str().unwrap().to_string();
+    let within = (before..=after).any(|s| nix_image_layers::created::from_epoch(s) == now);
+    assert!(within, "{now} is not between {before} and {after}");
 }

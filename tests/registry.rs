@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::registry::Registry;
-use common::{have_nix, have_tool, nix_build, repo, run};
+use common::{have_nix, have_tool, nix_build, repo, run, static_tools};
 use nix_image_layers::manifest::ManifestOutput;
 
 /// Unpacks the one image of the OCI layout `oci` into `rootfs` with GNU tar, bottom layer first.
@@ -163,6 +163,18 @@ fn round_trip(t: &str, more: &str, media: &str) {
     assert!(out.status.success(), "{more}: podman run after load: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Hello from libgreeting 1.0, and hello, world!");
     let _ = Command::new("podman").env("CONTAINERS_CONF", &conf).args(["rmi", "-f", &loaded]).output();
+    if more.is_empty() {
+        // What goes inside an image (users, /tmp, dirs, perms, labels, history): podman shows it.
+        let stream = nix_build(&["--expr", &common::contents::expr(&static_tools(), "", ".stream")]).trim().to_string();
+        run(Command::new("sh").arg("-c").arg(format!("{stream} | podman load")).env("CONTAINERS_CONF", &conf));
+        let podman = || {
+            let mut c = Command::new("podman");
+            c.env("CONTAINERS_CONF", &conf);
+            c
+        };
+        common::contents::check(&podman, "localhost/contents:v1", &static_tools());
+        let _ = podman().args(["rmi", "-f", "localhost/contents:v1"]).output();
+    }
 }
 
 /// The ociLayout result: skopeo reads it as the image (same manifest digest as the registry

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod contents;
 pub mod graphs;
 pub mod registry;
 
