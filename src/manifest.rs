@@ -1,19 +1,20 @@
-//! The image config and the registry manifest; with uncompressed layers and Docker's format, in
-//! the exact format of Nixery (2019).
+//! The image config and the registry manifest; without a creation time, history or annotations,
+//! with uncompressed layers and Docker's format, in the exact format of Nixery (2019).
 //!
 //! Nixery (2019) built both with Nix's `builtins.toJSON`, which sorts object keys and writes no
 //! whitespace; registries and Nixery-style servers hash these bytes, so ours are the same bytes:
 //! every object below declares its fields in sorted order and is written compactly.
 //!
 //! - The config has `architecture` (from the Nix system), `config` (empty unless given:
-//!   Kubernetes needs it present), `os` `linux`, `rootfs` with the layers' `diff_ids` (the sha256
-//!   of each layer's tar stream: for uncompressed layers, their digests) and, for 32-bit ARM,
-//!   `variant`.
+//!   Kubernetes needs it present), `created` and `history` (one entry per layer) when
+//!   [`ImageMeta`] gives them (build-image.nix always does), `os` `linux`, `rootfs` with the
+//!   layers' `diff_ids` (the sha256 of each layer's tar stream: for uncompressed layers, their
+//!   digests) and, for 32-bit ARM, `variant`.
 //! - `manifest-output.json` is `{"layerLocations": {...}, "manifest": {...}}`: the manifest in
 //!   the [`Format`] asked for (Docker Image Manifest V2 schema 2, or the OCI image manifest,
-//!   which differ in media types only), and for every blob (the config too) the store file that
-//!   holds it and its base64 md5, keyed by bare hex digest, so a server can serve blobs straight
-//!   from the store.
+//!   which differ in media types and OCI's annotations), and for every blob (the config too) the
+//!   store file that holds it and its base64 md5, keyed by bare hex digest, so a server can serve
+//!   blobs straight from the store.
 
 use std::collections::BTreeMap;
 
