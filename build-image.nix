@@ -105,6 +105,9 @@ let
   hostSystem = pkgs.stdenv.hostPlatform.system or pkgs.system or buildSystem;
   baseName = baseNameOf name;
 
+  # `created` as the programs take it: RFC 3339 text, or for "now" the seconds at evaluation.
+  createdValue = if created == "now" then builtins.currentTime else created;
+
   # The store layers' budget: one layer of maxLayers is kept for the customisation layer.
   budget = maxLayers - 1;
 
@@ -182,11 +185,34 @@ let
     imageSystem = hostSystem;
     format = manifestFormat;
     imageConfig = imageConfig // (if labels == { } then { } else { Labels = labels; });
-    created = if created == "now" then builtins.currentTime else created;
+    created = createdValue;
     history = storeHistory ++ [ customisationHistory ];
     inherit annotations;
     layers = map (l: l.record) (storeLayers ++ [ customisationLayer ]);
     outputs = [ "out" "config" ];
+  };
+
+  # What evaluation knows of licenses: `meta.license` of the contents and looked-up packages, as
+  # { "/nix/store/…" = [ { spdxId; name; } ]; }. A license that throws or says nothing is left out.
+  licenseEntry = l:
+    if builtins.isAttrs l then { spdxId = l.spdxId or null; name = l.shortName or l.fullName or null; }
+    else if isString l then { spdxId = null; name = l; }
+    else { spdxId = null; name = null; };
+  licenses = builtins.listToAttrs (concatMap (c:
+    let m = builtins.tryEval (if builtins.isAttrs c && c ? outPath && c ? meta && c.meta ? license then c.meta.license else null); in
+    if !m.success || m.value == null then [ ]
+    else [ {
+      name = unsafeDiscardStringContext c.outPath;
+      value = builtins.filter (e: e.spdxId != null || e.name != null) (map licenseEntry (if isList m.value then m.value else [ m.value ]));
+    } ]) allContents);
+
+  # The SBOMs (SPDX 2.3, CycloneDX 1.6): from the closure graph Nix exports, as the grouping's.
+  sbom = run "layer-hash" "${baseName}-sbom" {
+    mode = "sbom";
+    exportReferencesGraph.graph = allContents ++ configRoots;
+    imageName = name;
+    created = createdValue;
+    inherit licenses;
   };
 
   imageTag = if tag != null then tag else substring 0 32 (baseNameOf (unsafeDiscardStringContext manifestOutput.out.outPath));
@@ -196,8 +222,10 @@ let
     manifest = manifestOutput.out;
   };
 
-  # The image as an OCI image layout, tagged imageTag, blobs linked into the store. OCI tools
-  # (skopeo's oci: transport, umoci) read only OCI manifests from one, hence format "oci".
+  # The image as an OCI image layout, tagged imageTag, blobs linked into the store, with the SBOMs
+  # attached (artifact manifests whose subject is the image, and the referrers tag schema's index
+  # under the tag sha256-<hex>). OCI tools (skopeo's oci: transport, umoci) read only OCI
+  # manifests from one, hence format "oci".
   ociLayout =
     if manifestFormat != "oci" then
       throw "build-image.nix: `ociLayout` needs format = \"oci\" (OCI tools read only OCI manifests from an OCI layout); this image has format \"${manifestFormat}\". Use `layout` (skopeo's dir:) or `stream` for it."
@@ -205,6 +233,7 @@ let
       mode = "oci-layout";
       manifest = manifestOutput.out;
       tag = imageTag;
+      inherit sbom;
     };
 
   # An executable that writes the image as a `docker load` / `podman load` archive to stdout,
@@ -226,7 +255,7 @@ if problems != [ ] then throw "build-image.nix: ${concatStringsSep "\n  " ([ "" 
 else if missing != [ ] then notFound // { inherit missing; imageName = baseName; }
 else if permsCheck.notInImage != [ ] then throw "build-image.nix: ${concatStringsSep "\n  " ([ "" ] ++ permsCheck.notInImage)}"
 else manifestOutput // {
-  inherit layout ociLayout stream imageTag grouping compression;
+  inherit layout ociLayout stream sbom imageTag grouping compression;
   format = manifestFormat;
   imageName = baseName;
   layers = storeLayers;

@@ -2,7 +2,9 @@
 # Benchmark: one layer of a multi-GB store-like tree, in the same run:
 #   (a) the pipeline of Nixery (2019): GNU tar, then sha256sum, then openssl md5 | base64;
 #   (b) md5 alone over the same tarball (openssl dgst -md5): the practical limit here;
-#   (c) layer-hash layer: tar, sha256 and md5 in one pass.
+#   (c) layer-hash layer --compression none: tar, sha256 and md5 in one pass;
+#   (d) the same with a `perms` rule on every store path matching every entry (owner and mode set
+#       on each): what perms costs.
 # Throughput is tarball bytes per second, median of $RUNS runs; peak RSS of (c) from GNU time.
 #   SIZE_GB=4 RUNS=3 bash benches/layer-hash.sh
 set -euo pipefail
@@ -63,17 +65,21 @@ seed_pipeline() {
   openssl dgst -md5 -binary "$work/seed.tar" | base64 > /dev/null
 }
 md5_alone() { openssl dgst -md5 "$work/ref.tar" > /dev/null; }
-ours() { /usr/bin/time -o "$work/time" -f "%M" "$bin" layer --store-dir "$store" --out "$work/ours.tar" "${paths[@]}" > /dev/null 2>&1; }
+ours() { /usr/bin/time -o "$work/time" -f "%M" "$bin" layer --compression none --store-dir "$store" --out "$work/ours.tar" "${paths[@]}" > /dev/null 2>&1; }
+perms=$(python3 -c 'import json, sys; print(json.dumps([{"path": p, "regex": ".*", "mode": "0750", "uid": 1000, "gid": 1000} for p in sys.argv[1:]]))' "${paths[@]}")
+ours_perms() { "$bin" layer --compression none --store-dir "$store" --perms "$perms" --out "$work/ours.tar" "${paths[@]}" > /dev/null 2>&1; }
 
-"$bin" layer --store-dir "$store" --out "$work/ref.tar" "${paths[@]}" > /dev/null 2>&1
+"$bin" layer --compression none --store-dir "$store" --out "$work/ref.tar" "${paths[@]}" > /dev/null 2>&1
 bytes=$(stat -c %s "$work/ref.tar")
 timed /nonexistent seed_pipeline > /dev/null   # warm-up round, not counted
 timed "$work/seed.tar" ours > /dev/null
-r_seed=() r_md5=() tp_seed=() tp_md5=() tp_ours=() rss=0
+r_seed=() r_md5=() r_perms=() tp_seed=() tp_md5=() tp_ours=() rss=0
 for r in $(seq "$RUNS"); do
   a=$(timed "$work/ours.tar" seed_pipeline); c=$(timed "$work/seed.tar" ours); b=$(timed /nonexistent md5_alone)
   m=$(cat "$work/time"); if (( m > rss )); then rss=$m; fi
-  echo "run $r: Nixery (2019) $a s, md5 $b s, ours $c s" >&2
+  p=$(timed "$work/seed.tar" ours_perms)
+  echo "run $r: Nixery (2019) $a s, md5 $b s, ours $c s, ours with perms $p s" >&2
+  r_perms+=("$(echo "$p / $c" | bc -l)")
   tp_seed+=("$(echo "$bytes / $a / 1000000" | bc -l)"); tp_md5+=("$(echo "$bytes / $b / 1000000" | bc -l)"); tp_ours+=("$(echo "$bytes / $c / 1000000" | bc -l)")
   r_seed+=("$(echo "$a / $c" | bc -l)"); r_md5+=("$(echo "100 * $b / $c" | bc -l)")
 done
@@ -82,3 +88,4 @@ printf '(a) Nixery (2019) pipeline (tar; sha256sum; openssl md5) %8.0f MB/s\n' "
 printf '(b) md5 alone (openssl dgst -md5)               %8.0f MB/s\n' "$(printf '%s\n' "${tp_md5[@]}" | median)"
 printf '(c) layer-hash layer                            %8.0f MB/s   peak RSS %.1f MB\n' "$(printf '%s\n' "${tp_ours[@]}" | median)" "$(echo "$rss / 1024" | bc -l)"
 printf 'per-run ratios: layer-hash / seed = %.2f x, layer-hash / md5-alone = %.0f%%\n' "$(printf '%s\n' "${r_seed[@]}" | median)" "$(printf '%s\n' "${r_md5[@]}" | median)"
+printf '(d) with a perms rule matching every entry: %.2f x the time of (c)\n' "$(printf '%s\n' "${r_perms[@]}" | median)"

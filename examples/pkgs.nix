@@ -25,20 +25,30 @@ let
     filter = p: _: baseNameOf p == "busybox";
   };
 
-  # mkPackage { name; script; deps ? [] }: runs `script` with busybox's sh; `$out` is the
-  # output, `$deps` the store paths of `deps` (written into the output, so they become references).
-  mkPackage = { name, script, deps ? [ ] }:
+  # mkPackage { name; script; deps ? []; meta ? {} }: runs `script` with busybox's sh; `$out` is
+  # the output, `$deps` the store paths of `deps` (written into the output, so they become
+  # references). `meta` (e.g. `license`, as nixpkgs' `lib.licenses` entries) is an attribute of
+  # the result, not of the build.
+  mkPackage = { name, script, deps ? [ ], meta ? { } }:
     derivation ({
       inherit name system deps;
       builder = "${busyboxStatic}/busybox";
       args = [ "sh" "-euc" script ];
       PATH = "${busyboxStatic}";
       bb = "${busyboxStatic}/busybox";
-    } // (if salt == "" then { } else { inherit salt; }));
+    } // (if salt == "" then { } else { inherit salt; })) // { inherit meta; };
+
+  # Licenses as nixpkgs' lib.licenses writes them.
+  licenses = {
+    gpl2Only = { spdxId = "GPL-2.0-only"; shortName = "gpl2Only"; fullName = "GNU General Public License v2.0 only"; };
+    gpl3Plus = { spdxId = "GPL-3.0-or-later"; shortName = "gpl3Plus"; fullName = "GNU General Public License v3.0 or later"; };
+    mit = { spdxId = "MIT"; shortName = "mit"; fullName = "MIT License"; };
+  };
 
   # busybox as a package: bin/busybox plus applet links, so an image gets /bin/sh and friends.
   busybox = mkPackage {
     name = "busybox-1.36";
+    meta.license = licenses.gpl2Only;
     script = ''
       $bb mkdir -p $out/bin
       $bb cp $bb $out/bin/busybox
@@ -68,6 +78,7 @@ let
   # A runnable program: a busybox script that reads libgreeting's data.
   hello = mkPackage {
     name = "hello-2.12";
+    meta.license = [ licenses.gpl3Plus licenses.mit ];
     deps = [ busybox libgreeting libbase ];
     script = ''
       set -- $deps
@@ -97,6 +108,7 @@ let
 
   xev = mkPackage {
     name = "xev-${xevVersion}";
+    meta.license = licenses.mit;
     deps = [ libbase ];
     script = ''$bb mkdir -p $out/bin; printf '#!/bin/sh\necho xev\n' > $out/bin/xev; $bb chmod 555 $out/bin/xev; echo "$deps" > $out/bin/.deps'';
   };

@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::compress::{Compression, LayerSink};
 use crate::error::{Error, Result};
 use crate::manifest::{self, ManifestOutput};
+use crate::referrers::{Attachment, EMPTY_CONFIG, attach};
 use crate::tarball::{Meta, TarWriter, DEFAULT_MTIME};
 
 pub const OCI_INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
@@ -33,29 +34,64 @@ struct Index<'a> {
 
 #[derive(Serialize)]
 struct IndexEntry<'a> {
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     annotations: std::collections::BTreeMap<&'static str, &'a str>,
+    #[serde(rename = "artifactType", skip_serializing_if = "Option::is_none")]
+    artifact_type: Option<&'a str>,
     digest: String,
     #[serde(rename = "mediaType")]
     media_type: &'a str,
     size: u64,
 }
 
-/// Writes the OCI image layout of `output`, tagged `tag`, into the new directory `dir`; whole or
-/// not at all.
-pub fn write_oci_layout(dir: &Path, output: &ManifestOutput, tag: &str) -> Result<()> {
-    let links = output.blobs(dir)?;
+/// Writes the OCI image layout of `output`, tagged `tag`, into the new directory `dir`, with
+/// `attachments` (see [`crate::referrers`]) as artifact manifests whose subject is the image and
+/// the referrers index under the tag `sha256-<hex>`; whole or not at all.
+pub fn write_oci_layout(dir: &Path, output: &ManifestOutput, tag: &str, attachments: &[Attachment]) -> Result<()> {
+    let mut links = output.blobs(dir)?;
     let manifest_bytes = manifest::to_json(&output.manifest);
     let manifest_digest = crate::digest::digest_bytes(&manifest_bytes);
-    let index = Index {
-        manifests: vec![IndexEntry {
-            annotations: [(REF_NAME, tag)].into(),
-            digest: format!("sha256:{}", manifest_digest.sha256),
-            media_type: &output.manifest.media_type,
-            size: manifest_digest.size,
-        }],
-        media_type: OCI_INDEX_MEDIA_TYPE,
-        schema_version: 2,
+    let mut manifests = vec![IndexEntry {
+        annotations: [(REF_NAME, tag)].into(),
+        artifact_type: None,
+        digest: format!("sha256:{}", manifest_digest.sha256),
+        media_type: &output.manifest.media_type,
+        size: manifest_digest.size,
+    }];
+    // Files written into the layout (manifests, the empty config), by hex digest.
+    let mut files = vec![(manifest_digest.sha256.clone(), manifest_bytes)];
+    let subject = manifest::Descriptor {
+        digest: format!("sha256:{}", manifest_digest.sha256),
+        media_type: output.manifest.media_type.clone(),
+        size: manifest_digest.size,
     };
+    // The artifacts carry the image's creation time, when its manifest has one.
+    let created: std::collections::BTreeMap<String, String> =
+        output.manifest.annotations.iter().filter(|(k, _)| *k == manifest::CREATED_ANNOTATION).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let referrers = if attachments.is_empty() { None } else { Some(attach(&subject, attachments, &created)?) };
+    if let Some(r) = &referrers {
+        files.push((crate::digest::digest_bytes(EMPTY_CONFIG).sha256, EMPTY_CONFIG.to_vec()));
+        for (artifact_type, bytes, d) in &r.manifests {
+            manifests.push(IndexEntry {
+                annotations: Default::default(),
+                artifact_type: Some(artifact_type),
+                digest: format!("sha256:{}", d.sha256),
+                media_type: manifest::OCI_MANIFEST_MEDIA_TYPE,
+                size: d.size,
+            });
+            files.push((d.sha256.clone(), bytes.clone()));
+        }
+        manifests.push(IndexEntry {
+            annotations: [(REF_NAME, r.tag.as_str())].into(),
+            artifact_type: None,
+            digest: format!("sha256:{}", r.index_digests.sha256),
+            media_type: OCI_INDEX_MEDIA_TYPE,
+            size: r.index_digests.size,
+        });
+        files.push((r.index_digests.sha256.clone(), r.index.clone()));
+        links.extend(r.documents.iter().map(|(hex, file)| (hex.clone(), file.display().to_string())));
+    }
+    let index = Index { manifests, media_type: OCI_INDEX_MEDIA_TYPE, schema_version: 2 };
     crate::output::new_dir(dir, |werr| {
         let blob_dir = dir.join("blobs/sha256");
         std::fs::create_dir_all(&blob_dir).map_err(werr(blob_dir.clone()))?;
@@ -65,8 +101,10 @@ pub fn write_oci_layout(dir: &Path, output: &ManifestOutput, tag: &str) -> Resul
                 std::os::unix::fs::symlink(target, &link).map_err(werr(link.clone()))?;
             }
         }
-        let m = blob_dir.join(&manifest_digest.sha256);
-        std::fs::write(&m, &manifest_bytes).map_err(werr(m))?;
+        for (hex, bytes) in &files {
+            let f = blob_dir.join(hex);
+            std::fs::write(&f, bytes).map_err(werr(f))?;
+        }
         std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(werr(dir.join("oci-layout")))?;
         std::fs::write(dir.join("index.json"), manifest::to_json(&index)).map_err(werr(dir.join("index.json")))
     })

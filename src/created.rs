@@ -43,6 +43,28 @@ impl Created {
     }
 }
 
+/// Seconds since the epoch of a checked RFC 3339 time, its fraction dropped (SPDX wants whole
+/// seconds in UTC); a time before the epoch is 0.
+pub fn to_epoch(t: &str) -> Result<u64> {
+    check(t).map_err(|why| Error::Usage(format!("created `{t}` is not an RFC 3339 time: {why}")))?;
+    let num = |from: usize, n: usize| t[from..from + n].parse::<i64>().expect("checked digits");
+    let (y, m, d) = (num(0, 4), num(5, 2), num(8, 2));
+    // Howard Hinnant's days-from-civil, the inverse of [`from_epoch`]'s.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let mut secs = days * 86_400 + num(11, 2) * 3600 + num(14, 2) * 60 + num(17, 2);
+    let zone = t[19..].trim_start_matches(|c: char| c == '.' || c.is_ascii_digit());
+    if let Some(sign) = zone.chars().next().filter(|c| *c == '+' || *c == '-') {
+        let offset = zone[1..3].parse::<i64>().expect("checked") * 3600 + zone[4..6].parse::<i64>().expect("checked") * 60;
+        secs -= if sign == '+' { offset } else { -offset };
+    }
+    Ok(secs.max(0) as u64)
+}
+
 /// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the epoch.
 pub fn from_epoch(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
@@ -137,5 +159,14 @@ mod tests {
             assert!(bad.parse::<Created>().is_err(), "{bad}");
         }
         assert_eq!("86400".parse::<Created>().unwrap().rfc3339().unwrap(), "1970-01-02T00:00:00Z");
+    }
+
+    #[test]
+    fn text_back_to_epoch_seconds_in_utc() {
+        for secs in [0, 1, 951_782_400, 1_796_601_599, 4_102_444_800] {
+            assert_eq!(to_epoch(&from_epoch(secs)).unwrap(), secs);
+        }
+        assert_eq!(to_epoch("2024-05-01T12:00:00.999+02:00").unwrap(), to_epoch("2024-05-01T10:00:00Z").unwrap());
+        assert_eq!(to_epoch("1970-01-01T00:00:00-01:30").unwrap(), 5400);
     }
 }

@@ -22,7 +22,9 @@ pub mod manifest;
 pub mod output;
 pub mod perms;
 pub mod popularity;
+pub mod referrers;
 pub mod research;
+pub mod sbom;
 pub mod tarball;
 
 pub use error::{Error, Result};

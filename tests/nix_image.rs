@@ -262,14 +262,15 @@ fn rebuilds_are_byte_identical(more: &str) {
     let out = nix_build(&["--expr", &expr]);
     let first = fs::read(out.trim()).unwrap();
     // Nix itself rebuilds every derivation of the image (grouping, each layer, the customisation
-    // layer, the manifest, the layouts, the stream) and fails if any output differs by one byte.
+    // layer, the manifest, the layouts, the stream, the SBOMs) and fails if any output differs by
+    // one byte.
     let oci = if more.contains("zstd") { " i.ociLayout.drvPath" } else { "" };
     let drvs: Vec<String> = serde_json::from_value(eval_json(&format!(
-        "let i = {expr}; in [ i.drvPath i.grouping.drvPath i.customisationLayer.drvPath i.layout.drvPath i.stream.drvPath{oci} ] ++ map (l: l.drvPath) i.layers"
+        "let i = {expr}; in [ i.drvPath i.grouping.drvPath i.customisationLayer.drvPath i.layout.drvPath i.stream.drvPath i.sbom.drvPath{oci} ] ++ map (l: l.drvPath) i.layers"
     )))
     .unwrap();
     let oci = if more.contains("zstd") { " i.ociLayout" } else { "" };
-    nix_build(&["--expr", &format!("let i = {expr}; in [ i i.layout i.stream{oci} ]")]);
+    nix_build(&["--expr", &format!("let i = {expr}; in [ i i.layout i.stream i.sbom{oci} ]")]);
     for sandbox in ["false", "true"] {
         let o = Command::new("nix-store")
             .args(["--realise", "--check", "--option", "substituters", "", "--option", "sandbox", sandbox, "--option", "sandbox-fallback", "false"])

@@ -11,10 +11,17 @@ cd "$(dirname "$0")/.."
 # Docker (docker.io) and containerd for the pull-and-run tests; GNU tar, zstd, openssl and
 # python3 for the other tests.
 packages=(nix-bin busybox-static skopeo docker-registry umoci oci-image-tool podman runc
-          docker.io containerd zstd git tar openssl python3 time bc ca-certificates)
+          docker.io containerd zstd git tar openssl python3 python3-venv curl time bc ca-certificates)
 # Without them the tests that need them say SKIPPED, except under CI=true.
 if ! tools/need-packages.sh "${packages[@]}" && [ "${CI:-}" = true ]; then exit 1; fi
 export PATH="$HOME/.cargo/bin:$PATH"
+# The SBOM formats' own validators, from PyPI, pinned, in a venv the SBOM tests use
+# (tests/sbom.rs); without them those tests say SKIPPED (and fail under CI=true).
+validators=target/validators
+if [ ! -x "$validators/bin/pyspdxtools" ] || ! "$validators/bin/python" -c 'import cyclonedx.validation.json' 2>/dev/null; then
+  { python3 -m venv "$validators" && "$validators/bin/pip" install -q 'spdx-tools==0.8.5' 'cyclonedx-python-lib[json-validation]==11.12.0'; } \
+    || echo "tests/run.sh: could not install the SBOM validators into $validators" >&2
+fi
 cargo clippy --release --all-targets --quiet -- -D warnings
 # Tests that could not run append a line here (tests/common/mod.rs, `skip`); counted at the end,
 # so a green run says what it did not check.

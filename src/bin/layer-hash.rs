@@ -21,6 +21,8 @@ use nix_image_layers::created::Created;
 use nix_image_layers::customisation::{self, Declarations, DirSpec};
 use nix_image_layers::manifest::{self, BlobRecord, Format, ImageMeta};
 use nix_image_layers::perms::PermSpec;
+use nix_image_layers::referrers::Attachment;
+use nix_image_layers::sbom::{Bom, License, Subject};
 use nix_image_layers::output::{read_file, write_output};
 use nix_image_layers::tarball::{self, DEFAULT_MTIME};
 use nix_image_layers::{Error, Result};
@@ -56,6 +58,8 @@ enum Mode {
     LoadScript(LoadScriptArgs),
     /// Write the `docker load` archive of the image a load-script names (run by the script)
     LoadArchive(LoadArchiveArgs),
+    /// Write the image's SBOMs (SPDX 2.3 and CycloneDX 1.6) from its closure graph into a directory
+    Sbom(SbomArgs),
     /// Write TEXT to a file (so that even an error result needs no stdenv)
     Text(TextArgs),
     /// Write [{size, sha256, md5, path}] of existing files
@@ -189,6 +193,10 @@ struct OciLayoutArgs {
     /// The tag, as index.json's org.opencontainers.image.ref.name
     #[arg(long)]
     tag: String,
+    /// A directory of SBOMs (spdx.json, cyclonedx.json) to attach as artifacts whose subject is the image
+    #[arg(long, value_name = "DIR")]
+    #[serde(default)]
+    sbom: Option<PathBuf>,
     /// The directory to create
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -226,6 +234,34 @@ struct LoadArchiveArgs {
 
 #[derive(Args, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+struct SbomArgs {
+    /// Structured attributes with `exportReferencesGraph.graph` (the roots) and Nix's `graph`
+    /// [builder: its own attributes file]
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    graph: PathBuf,
+    /// The image name the documents describe
+    #[arg(long)]
+    image_name: String,
+    /// The documents' creation time: RFC 3339, or seconds since the epoch
+    #[arg(long, value_name = "TIME", default_value = "1")]
+    #[serde(default = "epoch_start")]
+    created: Created,
+    /// What evaluation knows of licenses, as JSON: {"/nix/store/...": [{"spdxId", "name"}]}
+    #[arg(long, value_name = "JSON", default_value = "{}")]
+    #[serde(default)]
+    licenses: Json<BTreeMap<String, Vec<License>>>,
+    /// The directory to create, with spdx.json and cyclonedx.json
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+fn epoch_start() -> Created {
+    Created::Epoch(DEFAULT_MTIME)
+}
+
+#[derive(Args, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct TextArgs {
     /// The file to write; `-` is stdout
     #[arg(long, value_name = "FILE")]
@@ -259,6 +295,7 @@ impl Mode {
             "oci-layout" => Mode::OciLayout(a.input()?),
             "load-script" => Mode::LoadScript(a.input()?),
             "load-archive" => Mode::LoadArchive(a.input()?),
+            "sbom" => Mode::Sbom(SbomArgs { graph: a.path().to_path_buf(), ..a.input()? }),
             "text" => Mode::Text(a.input()?),
             "hash" => Mode::Hash(a.input()?),
             other => {
@@ -352,14 +389,27 @@ fn run(mode: Mode) -> Result<()> {
         }
         Mode::Manifest(args) => write_manifest(args),
         Mode::Layout(LayoutArgs { manifest, out }) => layout(&manifest, &out),
-        Mode::OciLayout(OciLayoutArgs { manifest, tag, out }) => {
+        Mode::OciLayout(OciLayoutArgs { manifest, tag, sbom, out }) => {
             let output = read_manifest_output(&manifest)?;
-            nix_image_layers::archive::write_oci_layout(&out, &output, &tag)?;
-            eprintln!("laid out {} blobs in {} (OCI image layout, tag {tag})", output.manifest.layers.len() + 2, out.display());
+            let attachments: Vec<Attachment> = sbom
+                .iter()
+                .flat_map(|dir| {
+                    [("application/spdx+json", "spdx.json"), ("application/vnd.cyclonedx+json", "cyclonedx.json")]
+                        .map(|(t, f)| Attachment { artifact_type: t.into(), file: dir.join(f), title: f.into() })
+                })
+                .collect();
+            nix_image_layers::archive::write_oci_layout(&out, &output, &tag, &attachments)?;
+            eprintln!(
+                "laid out {} blobs in {} (OCI image layout, tag {tag}; {} documents attached)",
+                output.manifest.layers.len() + 2,
+                out.display(),
+                attachments.len()
+            );
             Ok(())
         }
         Mode::LoadScript(args) => load_script(&args),
         Mode::LoadArchive(LoadArchiveArgs { out, script }) => load_archive(&script, &out),
+        Mode::Sbom(args) => sbom(args),
         Mode::Text(TextArgs { out, text }) => write_output(&out, text.as_bytes()),
         Mode::Hash(HashArgs { out, files }) => {
             let records = files
@@ -522,6 +572,28 @@ fn write_manifest(args: ManifestArgs) -> Result<()> {
     write_output(&config, &config_bytes)?;
     write_output(&out, &manifest::to_json(&output))?;
     eprintln!("wrote the manifest of {} layers ({}) and the image config", layers.len(), human_size(layers.iter().map(|l| l.size).sum()));
+    Ok(())
+}
+
+fn sbom(args: SbomArgs) -> Result<()> {
+    let bom = Bom::read(&args.graph, &read_file(&args.graph)?, &args.licenses.0)?;
+    let subject = Subject { name: args.image_name, created: args.created.rfc3339()? };
+    let (spdx, cyclonedx) = (bom.spdx(&subject)?, bom.cyclonedx(&subject)?);
+    nix_image_layers::output::new_dir(&args.out, |werr| {
+        let (s, c) = (args.out.join("spdx.json"), args.out.join("cyclonedx.json"));
+        std::fs::write(&s, &spdx).map_err(werr(s.clone()))?;
+        std::fs::write(&c, &cyclonedx).map_err(werr(c.clone()))
+    })?;
+    let edges: usize = bom.packages.iter().map(|p| p.references.len()).sum();
+    eprintln!(
+        "wrote the SBOMs of {} ({} packages, {} roots, {} dependency edges, {} with licenses) to {}",
+        subject.name,
+        bom.packages.len(),
+        bom.roots.len(),
+        edges,
+        bom.packages.iter().filter(|p| !p.licenses.is_empty()).count(),
+        args.out.display()
+    );
     Ok(())
 }
 

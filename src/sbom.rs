@@ -1,0 +1,364 @@
+//! Software bills of materials of an image: SPDX 2.3 and CycloneDX 1.6 JSON documents of its
+//! exact closure, from the reference graph Nix exports (`exportReferencesGraph`), the same graph
+//! the grouping reads: no second evaluation of the closure.
+//!
+//! - Every store path is one package, exactly once. Its name and version are split as Nix's
+//!   `builtins.parseDrvName` splits the name after the hash (at the first `-` not followed by a
+//!   letter: `python3.8-requests-2.25.0` is `python3.8-requests` version `2.25.0`; no such dash,
+//!   no version).
+//! - Its identifier is the store path itself. No package URL type for Nix is registered in the
+//!   purl specification, so none is written: SPDX gets an external reference of category `OTHER`,
+//!   type `nix-store-path`, and CycloneDX the store path as `bom-ref` and as the property
+//!   `nix:store_path`. The checksum is the path's narHash (the sha256 of its NAR serialisation,
+//!   not of any file), written in hex; the NAR size is a CycloneDX property and part of SPDX's
+//!   package comment.
+//! - What the documents describe are the image's roots (its contents, packages and the store
+//!   paths its config names); the dependency edges are exactly the reference graph, self
+//!   references left out.
+//! - Licenses come only from what evaluation knows (`meta.license` of the contents and packages,
+//!   passed in); everything else is `NOASSERTION` (SPDX) or absent (CycloneDX).
+//! - Deterministic: the creation time is the image's `created`; SPDX's document namespace and
+//!   CycloneDX's serial number are derived from the documents' own content.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::graph::{Closure, Entry, name_of};
+
+/// What the image's documents are called and dated.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    /// The image name (`name` of build-image.nix).
+    pub name: String,
+    /// RFC 3339, already checked ([`crate::created`]).
+    pub created: String,
+}
+
+/// A license as evaluation knows it (`meta.license`): an SPDX identifier, a name, or both.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct License {
+    #[serde(default)]
+    pub spdx_id: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// One store path of the closure, ready for both documents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Package {
+    pub path: String,
+    pub name: String,
+    pub version: String,
+    /// Lower-case hex sha256 of the NAR.
+    pub nar_hash: String,
+    pub nar_size: u64,
+    /// Indices of referenced packages, sorted, without the package itself.
+    pub references: Vec<usize>,
+    pub licenses: Vec<License>,
+}
+
+/// The closure as the documents see it.
+#[derive(Debug, Clone)]
+pub struct Bom {
+    /// Sorted by store path.
+    pub packages: Vec<Package>,
+    /// Indices of the roots, sorted.
+    pub roots: Vec<usize>,
+}
+
+/// `builtins.parseDrvName`: (name, version).
+pub fn parse_drv_name(name: &str) -> (&str, &str) {
+    let b = name.as_bytes();
+    match (0..b.len()).find(|&i| b[i] == b'-' && b.get(i + 1).is_some_and(|c| !c.is_ascii_alphabetic())) {
+        Some(i) => (&name[..i], &name[i + 1..]),
+        None => (name, ""),
+    }
+}
+
+/// A narHash (`sha256:` and Nix's base32 or hex, or SRI `sha256-` and base64) as hex.
+pub fn nar_hash_hex(h: &str) -> Option<String> {
+    if let Some(rest) = h.strip_prefix("sha256:") {
+        if rest.len() == 64 && rest.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return Some(rest.to_ascii_lowercase());
+        }
+        return nix32_decode(rest, 32).map(hex);
+    }
+    if let Some(rest) = h.strip_prefix("sha256-") {
+        use base64::Engine as _;
+        return base64::engine::general_purpose::STANDARD.decode(rest).ok().filter(|b| b.len() == 32).map(hex);
+    }
+    None
+}
+
+fn hex(bytes: Vec<u8>) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Nix's base32: its own alphabet, least significant digit last, bits packed little-endian.
+fn nix32_decode(s: &str, size: usize) -> Option<Vec<u8>> {
+    const ALPHABET: &[u8] = b"0123456789abcdfghijklmnpqrsvwxyz";
+    if s.len() != (size * 8).div_ceil(5) {
+        return None;
+    }
+    let mut out = vec![0u8; size];
+    for (n, c) in s.bytes().rev().enumerate() {
+        let digit = ALPHABET.iter().position(|&a| a == c)? as u16;
+        let (i, j) = (n * 5 / 8, n * 5 % 8);
+        out[i] |= (digit << j) as u8;
+        let carry = digit >> (8 - j);
+        if i + 1 < size {
+            out[i + 1] |= carry as u8;
+        } else if carry != 0 {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+#[derive(Deserialize)]
+struct Attrs {
+    #[serde(rename = "exportReferencesGraph")]
+    export: Export,
+    graph: Vec<GraphEntry>,
+}
+
+#[derive(Deserialize)]
+struct Export {
+    graph: Roots,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Roots {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GraphEntry {
+    path: String,
+    nar_hash: String,
+    nar_size: u64,
+    #[serde(default)]
+    closure_size: u64,
+    references: Vec<String>,
+}
+
+impl Bom {
+    /// Reads a structured-attrs file with `exportReferencesGraph.graph` and Nix's `graph`;
+    /// `licenses` maps store paths to what evaluation knows of them.
+    pub fn read(origin: &Path, bytes: &[u8], licenses: &BTreeMap<String, Vec<License>>) -> Result<Bom> {
+        let attrs: Attrs = serde_json::from_slice(bytes).map_err(|source| Error::Json { path: origin.to_path_buf(), source })?;
+        let roots = match attrs.export.graph {
+            Roots::One(r) => vec![r],
+            Roots::Many(r) => r,
+        };
+        let mut hashes = HashMap::new();
+        for e in &attrs.graph {
+            let h = nar_hash_hex(&e.nar_hash).ok_or_else(|| Error::invalid(origin, format!("graph entry {}: narHash `{}` is not a sha256", e.path, e.nar_hash)))?;
+            hashes.insert(e.path.as_str(), h);
+        }
+        // The graph's own checks: every reference and root known, no path twice.
+        let entries = attrs
+            .graph
+            .iter()
+            .map(|e| Entry {
+                path: Some(Cow::Borrowed(e.path.as_str())),
+                nar_size: Some(e.nar_size),
+                closure_size: Some(e.closure_size),
+                references: Some(e.references.iter().map(|r| Cow::Borrowed(r.as_str())).collect()),
+            })
+            .collect();
+        let closure = Closure::from_entries(origin, roots, entries)?;
+        for p in licenses.keys() {
+            if !hashes.contains_key(p.as_str()) {
+                return Err(Error::Usage(format!("licenses: {p} is not in the image's closure")));
+            }
+        }
+        let packages = closure
+            .nodes
+            .iter()
+            .map(|n| {
+                let (name, version) = parse_drv_name(name_of(&n.path));
+                Package {
+                    path: n.path.clone(),
+                    name: name.to_string(),
+                    version: version.to_string(),
+                    nar_hash: hashes[n.path.as_str()].clone(),
+                    nar_size: n.nar_size,
+                    references: n.references.iter().map(|&r| r as usize).collect(),
+                    licenses: licenses.get(&n.path).cloned().unwrap_or_default(),
+                }
+            })
+            .collect();
+        Ok(Bom { packages, roots: closure.roots.iter().map(|&r| r as usize).collect() })
+    }
+
+    /// The SPDX 2.3 document.
+    pub fn spdx(&self, subject: &Subject) -> Result<Vec<u8>> {
+        let created = crate::created::from_epoch(crate::created::to_epoch(&subject.created)?);
+        let id = |i: usize| spdx_id(&self.packages[i]);
+        let packages: Vec<Value> = self
+            .packages
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let declared = match p.licenses.as_slice() {
+                    [License { spdx_id: Some(id), .. }] => id.clone(),
+                    _ => "NOASSERTION".to_string(),
+                };
+                let mut comment = format!("Nix store path {}; NAR size {} bytes; the checksum is the NAR's (narHash)", p.path, p.nar_size);
+                if p.licenses.len() > 1 || declared == "NOASSERTION" && !p.licenses.is_empty() {
+                    let known: Vec<String> = p.licenses.iter().map(|l| l.spdx_id.clone().or_else(|| l.name.clone()).unwrap_or_default()).collect();
+                    comment += &format!("; meta.license lists {}", known.join(", "));
+                }
+                let mut pkg = json!({
+                    "SPDXID": id(i),
+                    "name": p.name,
+                    "downloadLocation": "NOASSERTION",
+                    "filesAnalyzed": false,
+                    "checksums": [{"algorithm": "SHA256", "checksumValue": p.nar_hash}],
+                    "licenseConcluded": "NOASSERTION",
+                    "licenseDeclared": declared,
+                    "copyrightText": "NOASSERTION",
+                    "externalRefs": [{"referenceCategory": "OTHER", "referenceType": "nix-store-path", "referenceLocator": p.path}],
+                    "comment": comment,
+                });
+                if !p.version.is_empty() {
+                    pkg["versionInfo"] = json!(p.version);
+                }
+                pkg
+            })
+            .collect();
+        let mut relationships: Vec<Value> =
+            self.roots.iter().map(|&r| json!({"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": id(r)})).collect();
+        for (i, p) in self.packages.iter().enumerate() {
+            for &r in &p.references {
+                relationships.push(json!({"spdxElementId": id(i), "relationshipType": "DEPENDS_ON", "relatedSpdxElement": id(r)}));
+            }
+        }
+        let mut doc = json!({
+            "spdxVersion": "SPDX-2.3",
+            "dataLicense": "CC0-1.0",
+            "SPDXID": "SPDXRef-DOCUMENT",
+            "name": subject.name,
+            "creationInfo": {"created": created, "creators": [format!("Tool: nix-image-layers-{}", env!("CARGO_PKG_VERSION"))]},
+            "documentDescribes": self.roots.iter().map(|&r| id(r)).collect::<Vec<_>>(),
+            "packages": packages,
+            "relationships": relationships,
+        });
+        // The namespace must be unique per document: the hash of everything else in it.
+        let digest = hex(Sha256::digest(serde_json::to_vec(&doc).expect("serialises")).to_vec());
+        doc["documentNamespace"] = json!(format!("https://nix-image-layers.invalid/spdx/{}-{digest}", subject.name.replace('/', "-")));
+        Ok(pretty(&doc))
+    }
+
+    /// The CycloneDX 1.6 document.
+    pub fn cyclonedx(&self, subject: &Subject) -> Result<Vec<u8>> {
+        let created = crate::created::from_epoch(crate::created::to_epoch(&subject.created)?);
+        let components: Vec<Value> = self
+            .packages
+            .iter()
+            .map(|p| {
+                let mut c = json!({
+                    "type": "library",
+                    "bom-ref": p.path,
+                    "name": p.name,
+                    "hashes": [{"alg": "SHA-256", "content": p.nar_hash}],
+                    "properties": [{"name": "nix:store_path", "value": p.path}, {"name": "nix:nar_size", "value": p.nar_size.to_string()}],
+                });
+                if !p.version.is_empty() {
+                    c["version"] = json!(p.version);
+                }
+                if !p.licenses.is_empty() {
+                    c["licenses"] = Value::Array(
+                        p.licenses
+                            .iter()
+                            .map(|l| match (&l.spdx_id, &l.name) {
+                                (Some(id), _) => json!({"license": {"id": id}}),
+                                (None, Some(name)) => json!({"license": {"name": name}}),
+                                (None, None) => json!({"license": {"name": "unknown"}}),
+                            })
+                            .collect(),
+                    );
+                }
+                c
+            })
+            .collect();
+        let image_ref = format!("image:{}", subject.name);
+        let mut dependencies = vec![json!({"ref": image_ref, "dependsOn": self.roots.iter().map(|&r| &self.packages[r].path).collect::<Vec<_>>()})];
+        for p in &self.packages {
+            dependencies.push(json!({"ref": p.path, "dependsOn": p.references.iter().map(|&r| &self.packages[r].path).collect::<Vec<_>>()}));
+        }
+        let mut doc = json!({
+            "bomFormat": "CycloneDX",
+            "specVersion": "1.6",
+            "version": 1,
+            "metadata": {
+                "timestamp": created,
+                "tools": {"components": [{"type": "application", "name": "nix-image-layers", "version": env!("CARGO_PKG_VERSION")}]},
+                "component": {"type": "container", "bom-ref": image_ref, "name": subject.name},
+            },
+            "components": components,
+            "dependencies": dependencies,
+        });
+        // A serial number from the content: the form of a version-5 UUID.
+        let d = Sha256::digest(serde_json::to_vec(&doc).expect("serialises"));
+        let mut u = [0u8; 16];
+        u.copy_from_slice(&d[..16]);
+        u[6] = (u[6] & 0x0f) | 0x50;
+        u[8] = (u[8] & 0x3f) | 0x80;
+        let h = hex(u.to_vec());
+        doc["serialNumber"] = json!(format!("urn:uuid:{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..]));
+        Ok(pretty(&doc))
+    }
+}
+
+/// SPDX identifiers allow letters, digits, `.` and `-`: the hash part keeps them unique.
+fn spdx_id(p: &Package) -> String {
+    let base = p.path.rsplit('/').next().unwrap_or(&p.path);
+    let clean: String = base.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '-' }).collect();
+    format!("SPDXRef-{clean}")
+}
+
+fn pretty(v: &Value) -> Vec<u8> {
+    let mut b = serde_json::to_vec_pretty(v).expect("serialises");
+    b.push(b'\n');
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_split_as_parse_drv_name() {
+        assert_eq!(parse_drv_name("hello-2.10"), ("hello", "2.10"));
+        assert_eq!(parse_drv_name("python3.8-requests-2.25.0"), ("python3.8-requests", "2.25.0"));
+        assert_eq!(parse_drv_name("glibc-2.33-59"), ("glibc", "2.33-59"));
+        assert_eq!(parse_drv_name("nss-cacert-3.60"), ("nss-cacert", "3.60"));
+        assert_eq!(parse_drv_name("busybox-static"), ("busybox-static", ""));
+        assert_eq!(parse_drv_name("gcc-10.2.0-lib"), ("gcc", "10.2.0-lib"));
+    }
+
+    #[test]
+    fn nar_hashes_in_every_form_become_hex() {
+        // Checked with `nix-hash --to-base16 --type sha256`.
+        let hex = "bea1f23ca64736acf398b86f38a3db3d5081d4d2bb71575a434afafb9e796eb1";
+        assert_eq!(nar_hash_hex("sha256:1cbfg6ggpyja8dd5fwdvsba82l1xvfikhvxqk3rsqdj7lqyg58dy").as_deref(), Some(hex));
+        assert_eq!(nar_hash_hex(&format!("sha256:{hex}")).as_deref(), Some(hex));
+        assert_eq!(nar_hash_hex("sha256-vqHyPKZHNqzzmLhvOKPbPVCB1NK7cVdaQ0r6+555brE=").as_deref(), Some(hex));
+        assert_eq!(nar_hash_hex("sha256:0080000000000000000000000000000000000000000000000000").unwrap(), format!("{:064x}", 1));
+        for bad in ["md5:abc", "sha256:xyz", "sha256:1cbfg6ggpyja8dd5fwdvsba82l1xvfikhvxqk3rsqdj7lqyg58de", "sha256-!!"] {
+            assert_eq!(nar_hash_hex(bad), None, "{bad}");
+        }
+    }
+}
