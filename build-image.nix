@@ -192,19 +192,26 @@ let
     outputs = [ "out" "config" ];
   };
 
-  # What evaluation knows of licenses: `meta.license` of the contents and looked-up packages, as
-  # { "/nix/store/…" = [ { spdxId; name; } ]; }. A license that throws or says nothing is left out.
+  # What evaluation knows of the contents and looked-up packages, from their `meta`: licenses
+  # (`meta.license`) and package URLs (nixpkgs' `meta.identifiers.purls`), as
+  # { "/nix/store/…" = { licenses = [ { spdxId; name; } ]; purls = [ … ]; }; }. What throws or
+  # says nothing is left out.
   licenseEntry = l:
     if builtins.isAttrs l then { spdxId = l.spdxId or null; name = l.shortName or l.fullName or null; }
     else if isString l then { spdxId = null; name = l; }
     else { spdxId = null; name = null; };
-  licenses = builtins.listToAttrs (concatMap (c:
-    let m = builtins.tryEval (if builtins.isAttrs c && c ? outPath && c ? meta && c.meta ? license then c.meta.license else null); in
-    if !m.success || m.value == null then [ ]
-    else [ {
-      name = unsafeDiscardStringContext c.outPath;
-      value = builtins.filter (e: e.spdxId != null || e.name != null) (map licenseEntry (if isList m.value then m.value else [ m.value ]));
-    } ]) allContents);
+  metaOf = c:
+    let
+      get = f: let r = builtins.tryEval (f c.meta); in if r.success then r.value else null;
+      license = get (m: m.license or null);
+      purls = get (m: m.identifiers.purls or (if m ? identifiers.purl then [ m.identifiers.purl ] else [ ]));
+    in {
+      licenses = if license == null then [ ] else builtins.filter (e: e.spdxId != null || e.name != null)
+        (map licenseEntry (if isList license then license else [ license ]));
+      purls = if isList purls then builtins.filter isString purls else [ ];
+    };
+  knownMeta = builtins.listToAttrs (builtins.filter (e: e.value.licenses != [ ] || e.value.purls != [ ])
+    (concatMap (c: if builtins.isAttrs c && c ? outPath && c ? meta then [ { name = unsafeDiscardStringContext c.outPath; value = metaOf c; } ] else [ ]) allContents));
 
   # The SBOMs (SPDX 2.3, CycloneDX 1.6): from the closure graph Nix exports, as the grouping's.
   sbom = run "layer-hash" "${baseName}-sbom" {
@@ -212,7 +219,7 @@ let
     exportReferencesGraph.graph = allContents ++ configRoots;
     imageName = name;
     created = createdValue;
-    inherit licenses;
+    meta = knownMeta;
   };
 
   imageTag = if tag != null then tag else substring 0 32 (baseNameOf (unsafeDiscardStringContext manifestOutput.out.outPath));

@@ -79,6 +79,7 @@ let
   hello = mkPackage {
     name = "hello-2.12";
     meta.license = [ licenses.gpl3Plus licenses.mit ];
+    meta.identifiers.purls = [ "pkg:generic/hello@2.12" ];
     deps = [ busybox libgreeting libbase ];
     script = ''
       set -- $deps

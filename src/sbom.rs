@@ -15,8 +15,10 @@
 //! - What the documents describe are the image's roots (its contents, packages and the store
 //!   paths its config names); the dependency edges are exactly the reference graph, self
 //!   references left out.
-//! - Licenses come only from what evaluation knows (`meta.license` of the contents and packages,
-//!   passed in); everything else is `NOASSERTION` (SPDX) or absent (CycloneDX).
+//! - Licenses and package URLs come only from what evaluation knows (`meta.license` and nixpkgs'
+//!   `meta.identifiers.purls` of the contents and packages, passed in as [`Known`]); everything
+//!   else is `NOASSERTION` (SPDX) or absent (CycloneDX). Those package URLs name the package's
+//!   source (`pkg:github/…`), not the store path, so they are written beside the store path.
 //! - Deterministic: the creation time is the image's `created`; SPDX's document namespace and
 //!   CycloneDX's serial number are derived from the documents' own content.
 
@@ -50,6 +52,16 @@ pub struct License {
     pub name: Option<String>,
 }
 
+/// What evaluation knows of a store path (its derivation's `meta`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Known {
+    #[serde(default)]
+    pub licenses: Vec<License>,
+    #[serde(default)]
+    pub purls: Vec<String>,
+}
+
 /// One store path of the closure, ready for both documents.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Package {
@@ -62,6 +74,7 @@ pub struct Package {
     /// Indices of referenced packages, sorted, without the package itself.
     pub references: Vec<usize>,
     pub licenses: Vec<License>,
+    pub purls: Vec<String>,
 }
 
 /// The closure as the documents see it.
@@ -154,8 +167,8 @@ struct GraphEntry {
 
 impl Bom {
     /// Reads a structured-attrs file with `exportReferencesGraph.graph` and Nix's `graph`;
-    /// `licenses` maps store paths to what evaluation knows of them.
-    pub fn read(origin: &Path, bytes: &[u8], licenses: &BTreeMap<String, Vec<License>>) -> Result<Bom> {
+    /// `known` maps store paths to what evaluation knows of them.
+    pub fn read(origin: &Path, bytes: &[u8], known: &BTreeMap<String, Known>) -> Result<Bom> {
         let attrs: Attrs = serde_json::from_slice(bytes).map_err(|source| Error::Json { path: origin.to_path_buf(), source })?;
         let roots = match attrs.export.graph {
             Roots::One(r) => vec![r],
@@ -178,9 +191,9 @@ impl Bom {
             })
             .collect();
         let closure = Closure::from_entries(origin, roots, entries)?;
-        for p in licenses.keys() {
+        for p in known.keys() {
             if !hashes.contains_key(p.as_str()) {
-                return Err(Error::Usage(format!("licenses: {p} is not in the image's closure")));
+                return Err(Error::Usage(format!("meta: {p} is not in the image's closure")));
             }
         }
         let packages = closure
@@ -195,7 +208,8 @@ impl Bom {
                     nar_hash: hashes[n.path.as_str()].clone(),
                     nar_size: n.nar_size,
                     references: n.references.iter().map(|&r| r as usize).collect(),
-                    licenses: licenses.get(&n.path).cloned().unwrap_or_default(),
+                    licenses: known.get(&n.path).map(|k| k.licenses.clone()).unwrap_or_default(),
+                    purls: known.get(&n.path).map(|k| k.purls.clone()).unwrap_or_default(),
                 }
             })
             .collect();
@@ -229,7 +243,9 @@ impl Bom {
                     "licenseConcluded": "NOASSERTION",
                     "licenseDeclared": declared,
                     "copyrightText": "NOASSERTION",
-                    "externalRefs": [{"referenceCategory": "OTHER", "referenceType": "nix-store-path", "referenceLocator": p.path}],
+                    "externalRefs": std::iter::once(json!({"referenceCategory": "OTHER", "referenceType": "nix-store-path", "referenceLocator": p.path}))
+                        .chain(p.purls.iter().map(|u| json!({"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": u})))
+                        .collect::<Vec<_>>(),
                     "comment": comment,
                 });
                 if !p.version.is_empty() {
@@ -277,6 +293,12 @@ impl Bom {
                 });
                 if !p.version.is_empty() {
                     c["version"] = json!(p.version);
+                }
+                if let Some(first) = p.purls.first() {
+                    c["purl"] = json!(first);
+                    for u in &p.purls[1..] {
+                        c["properties"].as_array_mut().expect("an array").push(json!({"name": "nixpkgs:purl", "value": u}));
+                    }
                 }
                 if !p.licenses.is_empty() {
                     c["licenses"] = Value::Array(

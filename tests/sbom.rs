@@ -189,8 +189,8 @@ fn bad_sbom_input_is_one_error_line_and_no_output() {
         (write("nohash.json", serde_json::json!({"exportReferencesGraph": {"graph": ["/nix/store/a-x"]}, "graph": [{"path": "/nix/store/a-x", "narSize": 1, "references": []}]})), vec![], "narHash"),
         (
             write("lic.json", serde_json::json!({"exportReferencesGraph": {"graph": ["/nix/store/a-x"]}, "graph": [entry("/nix/store/a-x", good_hash, &[])]})),
-            vec!["--licenses", r#"{"/nix/store/zzz-other": [{"spdxId": "MIT"}]}"#],
-            "licenses: /nix/store/zzz-other is not in the image's closure",
+            vec!["--meta", r#"{"/nix/store/zzz-other": {"licenses": [{"spdxId": "MIT"}]}}"#],
+            "meta: /nix/store/zzz-other is not in the image's closure",
         ),
     ];
     for (graph, extra, says) in cases {
@@ -227,10 +227,14 @@ fn the_image_sbom_is_attached_and_found_from_the_image_digest_in_a_registry() {
     let licenses: BTreeMap<String, serde_json::Value> = cdx["components"].as_array().unwrap().iter().map(|c| (c["name"].as_str().unwrap().to_string(), c["licenses"].clone())).collect();
     assert_eq!(licenses["hello"], serde_json::json!([{"license": {"id": "GPL-3.0-or-later"}}, {"license": {"id": "MIT"}}]));
     assert!(licenses["busybox"].is_null() && licenses["libbase"].is_null(), "{licenses:?}");
+    let purl = |c: &str| cdx["components"].as_array().unwrap().iter().find(|x| x["name"] == c).unwrap()["purl"].clone();
+    assert_eq!(purl("hello"), "pkg:generic/hello@2.12", "nixpkgs' meta.identifiers.purls");
+    assert!(purl("busybox").is_null());
     let spdx = json(&dir.join("spdx.json"));
     let hello = spdx["packages"].as_array().unwrap().iter().find(|p| p["name"] == "hello").unwrap();
     assert_eq!(hello["licenseDeclared"], "NOASSERTION", "two licenses, no stated conjunction: {hello}");
     assert!(hello["comment"].as_str().unwrap().contains("meta.license lists GPL-3.0-or-later, MIT"));
+    assert_eq!(hello["externalRefs"][1], serde_json::json!({"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": "pkg:generic/hello@2.12"}));
 
     // The layout: the image, an artifact manifest per document with the image as subject, and
     // the referrers index under sha256-<hex of the image manifest digest>.

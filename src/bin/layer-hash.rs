@@ -22,7 +22,7 @@ use nix_image_layers::customisation::{self, Declarations, DirSpec};
 use nix_image_layers::manifest::{self, BlobRecord, Format, ImageMeta};
 use nix_image_layers::perms::PermSpec;
 use nix_image_layers::referrers::Attachment;
-use nix_image_layers::sbom::{Bom, License, Subject};
+use nix_image_layers::sbom::{Bom, Known, Subject};
 use nix_image_layers::output::{read_file, write_output};
 use nix_image_layers::tarball::{self, DEFAULT_MTIME};
 use nix_image_layers::{Error, Result};
@@ -247,10 +247,10 @@ struct SbomArgs {
     #[arg(long, value_name = "TIME", default_value = "1")]
     #[serde(default = "epoch_start")]
     created: Created,
-    /// What evaluation knows of licenses, as JSON: {"/nix/store/...": [{"spdxId", "name"}]}
+    /// What evaluation knows of store paths, as JSON: {"/nix/store/...": {"licenses": [{"spdxId", "name"}], "purls": [...]}}
     #[arg(long, value_name = "JSON", default_value = "{}")]
     #[serde(default)]
-    licenses: Json<BTreeMap<String, Vec<License>>>,
+    meta: Json<BTreeMap<String, Known>>,
     /// The directory to create, with spdx.json and cyclonedx.json
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -576,7 +576,7 @@ fn write_manifest(args: ManifestArgs) -> Result<()> {
 }
 
 fn sbom(args: SbomArgs) -> Result<()> {
-    let bom = Bom::read(&args.graph, &read_file(&args.graph)?, &args.licenses.0)?;
+    let bom = Bom::read(&args.graph, &read_file(&args.graph)?, &args.meta.0)?;
     let subject = Subject { name: args.image_name, created: args.created.rfc3339()? };
     let (spdx, cyclonedx) = (bom.spdx(&subject)?, bom.cyclonedx(&subject)?);
     nix_image_layers::output::new_dir(&args.out, |werr| {
