@@ -265,6 +265,8 @@ else manifestOutput // {
   inherit layout ociLayout stream sbom imageTag grouping compression;
   format = manifestFormat;
   imageName = baseName;
+  # The Nix system the image is for (its config's platform), as build-index.nix reads it.
+  imageSystem = hostSystem;
   layers = storeLayers;
   inherit customisationLayer;
 }

@@ -19,5 +19,9 @@
       # takes every argument of build-image.nix; `pkgs` is required, `tools` defaults to this
       # flake's programs built with `pkgs`.
       lib.buildImage = { pkgs, ... }@args: (import ./default.nix { inherit pkgs; }).buildImage args;
+
+      # lib.buildImageIndex { pkgs; name; images = [ … ]; }: build-index.nix (one tag, several
+      # platforms); `tools` defaults to this flake's programs built with `pkgs`.
+      lib.buildImageIndex = { pkgs, ... }@args: (import ./default.nix { inherit pkgs; }).buildImageIndex args;
     };
 }

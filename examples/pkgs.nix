@@ -16,6 +16,13 @@
   salt ? "",
   # Where the static busybox binary is on this machine.
   busyboxDir ? /usr/bin,
+  # The system the packages are for: what build-image.nix reads as the host platform (the image's
+  # architecture). With another system than `system`, give `targetBusyboxDir`.
+  hostSystem ? system,
+  # A directory holding a static busybox for `hostSystem` (e.g. Debian's busybox-static for
+  # arm64, unpacked): the packages then carry it (and data cut from it), built here all the
+  # same, as a cross package set's are. Default: null (this machine's busybox).
+  targetBusyboxDir ? null,
 }:
 let
   # A store path holding only `busybox`, so that busybox sees its own name in argv[0].
@@ -36,7 +43,15 @@ let
       args = [ "sh" "-euc" script ];
       PATH = "${busyboxStatic}";
       bb = "${busyboxStatic}/busybox";
-    } // (if salt == "" then { } else { inherit salt; })) // { inherit meta; };
+    } // (if salt == "" then { } else { inherit salt; })
+      // (if targetBusyboxDir == null then { } else { tbb = "${targetBusybox}/busybox"; })) // { inherit meta; };
+
+  # The busybox the packages carry (`$tbb` in their scripts when set, else the builder's).
+  targetBusybox = builtins.path {
+    path = targetBusyboxDir;
+    name = "busybox-static-${hostSystem}";
+    filter = p: _: baseNameOf p == "busybox";
+  };
 
   # Licenses as nixpkgs' lib.licenses writes them.
   licenses = {
@@ -51,7 +66,7 @@ let
     meta.license = licenses.gpl2Only;
     script = ''
       $bb mkdir -p $out/bin
-      $bb cp $bb $out/bin/busybox
+      $bb cp ''${tbb:-$bb} $out/bin/busybox
       for a in sh echo cat ls env test true; do $bb ln -s busybox $out/bin/$a; done
     '';
   };
@@ -61,7 +76,7 @@ let
     script = ''
       $bb mkdir -p $out/lib $out/share
       echo "Hello from libgreeting ${greetingVersion}" > $out/share/greeting
-      $bb head -c 200000 $bb > $out/lib/libgreeting.so.1
+      $bb head -c 200000 ''${tbb:-$bb} > $out/lib/libgreeting.so.1
       $bb ln -s libgreeting.so.1 $out/lib/libgreeting.so
     '';
   };
@@ -71,7 +86,7 @@ let
     name = "libbase-2.0";
     script = ''
       $bb mkdir -p $out/lib
-      $bb head -c 300000 $bb > $out/lib/libbase.so.2
+      $bb head -c 300000 ''${tbb:-$bb} > $out/lib/libbase.so.2
     '';
   };
 
@@ -125,6 +140,6 @@ in
   xorg = { inherit xev; };
   haskellPackages = { inherit stylish-haskell; };
   # What build-image.nix reads for the image architecture, as in nixpkgs.
-  stdenv.hostPlatform.system = system;
+  stdenv.hostPlatform.system = hostSystem;
   stdenv.buildPlatform.system = system;
 }

@@ -17,6 +17,7 @@ pub mod customisation;
 pub mod digest;
 pub mod error;
 pub mod graph;
+pub mod index;
 pub mod layering;
 pub mod manifest;
 pub mod output;

@@ -15,6 +15,17 @@ packages=(nix-bin busybox-static skopeo docker-registry umoci oci-image-tool pod
 # Without them the tests that need them say SKIPPED, except under CI=true.
 if ! tools/need-packages.sh "${packages[@]}" && [ "${CI:-}" = true ]; then exit 1; fi
 export PATH="$HOME/.cargo/bin:$PATH"
+# Debian's busybox-static for arm64, unpacked, for the multi-architecture tests (tests/index.rs);
+# without it they say SKIPPED (and fail under CI=true).
+arm64=target/arm64-busybox/bin
+if [ ! -x "$arm64/busybox" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  tmp=$(mktemp -d)
+  { dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64; } &&
+    apt-get update -q >/dev/null && (cd "$tmp" && apt-get download -q busybox-static:arm64 >/dev/null) &&
+    dpkg-deb -x "$tmp"/busybox-static_*_arm64.deb "$tmp/x" && mkdir -p "$arm64" && cp "$tmp/x/bin/busybox" "$arm64/" \
+    || echo "tests/run.sh: could not unpack Debian's busybox-static for arm64 into $arm64" >&2
+  rm -rf "$tmp"
+fi
 # The SBOM formats' own validators, from PyPI, pinned, in a venv the SBOM tests use
 # (tests/sbom.rs); without them those tests say SKIPPED (and fail under CI=true).
 validators=target/validators

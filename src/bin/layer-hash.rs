@@ -19,6 +19,7 @@ use nix_image_layers::accounts::{self, Group, User};
 use nix_image_layers::compress::{Compression, LayerDigests};
 use nix_image_layers::created::Created;
 use nix_image_layers::customisation::{self, Declarations, DirSpec};
+use nix_image_layers::index;
 use nix_image_layers::manifest::{self, BlobRecord, Format, ImageMeta};
 use nix_image_layers::perms::PermSpec;
 use nix_image_layers::referrers::Attachment;
@@ -58,6 +59,10 @@ enum Mode {
     LoadScript(LoadScriptArgs),
     /// Write the `docker load` archive of the image a load-script names (run by the script)
     LoadArchive(LoadArchiveArgs),
+    /// Write the index (or Docker manifest list) of images of several platforms, and its dir: layout
+    Index(IndexArgs),
+    /// Lay an index out as an OCI image layout (index.json naming the index, tagged)
+    IndexOciLayout(IndexOciLayoutArgs),
     /// Write the image's SBOMs (SPDX 2.3 and CycloneDX 1.6) from its closure graph into a directory
     Sbom(SbomArgs),
     /// Write TEXT to a file (so that even an error result needs no stdenv)
@@ -234,6 +239,35 @@ struct LoadArchiveArgs {
 
 #[derive(Args, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+struct IndexArgs {
+    /// Where the index goes
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Also lay the index out in skopeo's dir: format in this new directory
+    #[arg(long, value_name = "DIR")]
+    #[serde(default)]
+    layout: Option<PathBuf>,
+    /// Each image's manifest-output.json (one format, distinct platforms)
+    #[arg(required = true)]
+    manifests: Vec<PathBuf>,
+}
+
+#[derive(Args, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IndexOciLayoutArgs {
+    /// The tag, as index.json's org.opencontainers.image.ref.name
+    #[arg(long)]
+    tag: String,
+    /// The directory to create
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Each image's manifest-output.json (OCI format, distinct platforms)
+    #[arg(required = true)]
+    manifests: Vec<PathBuf>,
+}
+
+#[derive(Args, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct SbomArgs {
     /// Structured attributes with `exportReferencesGraph.graph` (the roots) and Nix's `graph`
     /// [builder: its own attributes file]
@@ -295,6 +329,8 @@ impl Mode {
             "oci-layout" => Mode::OciLayout(a.input()?),
             "load-script" => Mode::LoadScript(a.input()?),
             "load-archive" => Mode::LoadArchive(a.input()?),
+            "index" => Mode::Index(a.input()?),
+            "index-oci-layout" => Mode::IndexOciLayout(a.input()?),
             "sbom" => Mode::Sbom(SbomArgs { graph: a.path().to_path_buf(), ..a.input()? }),
             "text" => Mode::Text(a.input()?),
             "hash" => Mode::Hash(a.input()?),
@@ -409,6 +445,26 @@ fn run(mode: Mode) -> Result<()> {
         }
         Mode::LoadScript(args) => load_script(&args),
         Mode::LoadArchive(LoadArchiveArgs { out, script }) => load_archive(&script, &out),
+        Mode::Index(IndexArgs { out, layout, manifests }) => {
+            let (format, images) = index::read_images(&manifests)?;
+            let bytes = index::index_bytes(format, &images);
+            if let Some(dir) = &layout {
+                index::write_dir_layout(dir, &bytes, &images)?;
+            }
+            write_output(&out, &bytes)?;
+            let platforms: Vec<String> = images.iter().map(|i| i.platform.to_string()).collect();
+            eprintln!("wrote the {} of {} images ({})", index::index_media_type(format), images.len(), platforms.join(", "));
+            Ok(())
+        }
+        Mode::IndexOciLayout(IndexOciLayoutArgs { tag, out, manifests }) => {
+            let (format, images) = index::read_images(&manifests)?;
+            if format != Format::Oci {
+                return Err(Error::Usage("an OCI image layout of an index needs images of the OCI format (format = \"oci\")".into()));
+            }
+            index::write_oci_layout(&out, &index::index_bytes(format, &images), &images, &tag)?;
+            eprintln!("laid out the index of {} images in {} (OCI image layout, tag {tag})", images.len(), out.display());
+            Ok(())
+        }
         Mode::Sbom(args) => sbom(args),
         Mode::Text(TextArgs { out, text }) => write_output(&out, text.as_bytes()),
         Mode::Hash(HashArgs { out, files }) => {
