@@ -357,6 +357,10 @@ fn default_nix_and_the_overlay_wire_up_against_a_nixpkgs_stand_in() {
     assert_eq!(via_default, via_overlay, "the same image either way");
     let m: ManifestOutput = serde_json::from_slice(&fs::read(via_default.trim()).unwrap()).unwrap();
     assert!(!m.manifest.layers.is_empty());
+    // buildImageIndex: the same index from default.nix and from the overlay.
+    let index_default = nix_build(&["--expr", &format!("let d = import ./default.nix {{ pkgs = {standin}; }}; in d.buildImageIndex {{ name = \"i\"; images = [ (d.buildImage {{ name = \"d\"; packages = ''[\"hello\"]''; }}) ]; }}")]);
+    let index_overlay = nix_build(&["--expr", &format!("let p = {}; in p.buildImageIndex {{ name = \"i\"; images = [ (p.buildRegistryImage {{ name = \"d\"; packages = ''[\"hello\"]''; }}) ]; }}", stand_in("overlays = [ (import ./overlay.nix) ];"))]);
+    assert_eq!(index_default, index_overlay);
     let tools = nix_build(&["--expr", &format!("{}.nix-image-layers", stand_in("overlays = [ (import ./overlay.nix) ];"))]);
     assert!(Path::new(tools.trim()).join("bin/layer-hash").exists());
 }
@@ -403,6 +407,7 @@ fn the_flake_exposes_packages_overlay_and_lib() {
       tools = layers.packages.${{system}}.default;
       image = layers.lib.buildImage {{ inherit pkgs; name = "flaky"; packages = ''["hello"]''; }};
       viaOverlay = (import nixpkgs {{ inherit system; overlays = [ layers.overlays.default ]; }}).buildRegistryImage {{ name = "ov"; contents = [ pkgs.hello ]; }};
+      index = layers.lib.buildImageIndex {{ inherit pkgs; name = "flaky"; images = [ self.packages.${{system}}.image ]; }};
     }};
   }};
 }}"#,
@@ -413,15 +418,18 @@ fn the_flake_exposes_packages_overlay_and_lib() {
     .unwrap();
     let o = Command::new("nix")
         .args(["--extra-experimental-features", "nix-command flakes", "build", "--option", "substituters", "", "--no-write-lock-file", "--no-link", "--json"])
-        .args([".#tools", ".#image", ".#viaOverlay"])
+        .args([".#tools", ".#image", ".#viaOverlay", ".#index"])
         .current_dir(&consumer)
         .output()
         .unwrap();
     assert!(o.status.success(), "nix build: {}", String::from_utf8_lossy(&o.stderr));
     let built: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let outs: Vec<String> = built.as_array().unwrap().iter().map(|b| b["outputs"]["out"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(outs.len(), 3);
-    let (tools, images): (Vec<&String>, Vec<&String>) = outs.iter().partition(|o| o.ends_with("-nix-image-layers-0.1.0"));
+    assert_eq!(outs.len(), 4);
+    let (index, outs): (Vec<&String>, Vec<&String>) = outs.iter().partition(|o| o.ends_with("-flaky-index.json"));
+    let listed: serde_json::Value = serde_json::from_slice(&fs::read(index[0]).unwrap()).unwrap();
+    assert_eq!(listed["manifests"][0]["platform"]["architecture"], "amd64", "lib.buildImageIndex: {listed}");
+    let (tools, images): (Vec<&String>, Vec<&String>) = outs.into_iter().partition(|o| o.ends_with("-nix-image-layers-0.1.0"));
     assert!(Path::new(tools[0]).join("bin/group-layers").exists());
     assert_eq!(images.len(), 2);
     for img in &images {
