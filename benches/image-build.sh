@@ -50,8 +50,10 @@ seed() {
 clean() {
   rm -f "$work/ours-result" "$work/seed-result"
   local outs
-  outs=$(ls /nix/store | grep -v '\.drv$' | grep -E -- '-(manifest-output\.json(-config)?|fs-layer-list\.json|bulk-layers|layer\.tar(\.gz|\.zst)?(-record)?|[^/]*grouped-layers\.json(-explain)?|customisation-layer\.tar(\.gz|\.zst)?(-record)?|seed-baseline-config\.json|config-meta|[^/]*-(image|oci)-layout|[^/]*-stream)$' | sed 's|^|/nix/store/|' || true)
-  if [ -n "$outs" ]; then nix-store --delete --ignore-liveness $outs >/dev/null 2>&1; fi
+  outs=$(ls /nix/store | grep -v '\.drv$' | grep -E -- '-(manifest-output\.json(-config)?|fs-layer-list\.json|bulk-layers|layer\.tar(\.gz|\.zst)?(-record)?|[^/]*grouped-layers\.json(-explain)?|customisation-layer\.tar(\.gz|\.zst)?(-record)?|seed-baseline-config\.json|config-meta|[^/]*-(image|oci|index-oci)-layout|[^/]*-index\.json(-layout)?|[^/]*-stream|[^/]*-sbom)$' | sed 's|^|/nix/store/|' || true)
+  if [ -n "$outs" ] && ! nix-store --delete --ignore-liveness $outs >/dev/null 2>"$work/clean.log"; then
+    echo "image-build.sh: could not delete the image outputs (are other builds running?):" >&2; tail -3 "$work/clean.log" >&2; return 1
+  fi
   sync
 }
 timed() {

@@ -77,7 +77,7 @@ r_seed=() r_md5=() r_perms=() tp_seed=() tp_md5=() tp_ours=() rss=0
 for r in $(seq "$RUNS"); do
   a=$(timed "$work/ours.tar" seed_pipeline); c=$(timed "$work/seed.tar" ours); b=$(timed /nonexistent md5_alone)
   m=$(cat "$work/time"); if (( m > rss )); then rss=$m; fi
-  p=$(timed "$work/seed.tar" ours_perms)
+  p=$(timed "$work/ours.tar" ours_perms)
   echo "run $r: Nixery (2019) $a s, md5 $b s, ours $c s, ours with perms $p s" >&2
   r_perms+=("$(echo "$p / $c" | bc -l)")
   tp_seed+=("$(echo "$bytes / $a / 1000000" | bc -l)"); tp_md5+=("$(echo "$bytes / $b / 1000000" | bc -l)"); tp_ours+=("$(echo "$bytes / $c / 1000000" | bc -l)")

@@ -26,8 +26,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
@@ -219,12 +218,12 @@ impl Bom {
     /// The SPDX 2.3 document.
     pub fn spdx(&self, subject: &Subject) -> Result<Vec<u8>> {
         let created = crate::created::from_epoch(crate::created::to_epoch(&subject.created)?);
-        let id = |i: usize| spdx_id(&self.packages[i]);
-        let packages: Vec<Value> = self
+        let ids: Vec<String> = self.packages.iter().map(spdx_id).collect();
+        let packages = self
             .packages
             .iter()
-            .enumerate()
-            .map(|(i, p)| {
+            .zip(&ids)
+            .map(|(p, id)| {
                 let declared = match p.licenses.as_slice() {
                     [License { spdx_id: Some(id), .. }] => id.clone(),
                     _ => "NOASSERTION".to_string(),
@@ -234,104 +233,98 @@ impl Bom {
                     let known: Vec<String> = p.licenses.iter().map(|l| l.spdx_id.clone().or_else(|| l.name.clone()).unwrap_or_default()).collect();
                     comment += &format!("; meta.license lists {}", known.join(", "));
                 }
-                let mut pkg = json!({
-                    "SPDXID": id(i),
-                    "name": p.name,
-                    "downloadLocation": "NOASSERTION",
-                    "filesAnalyzed": false,
-                    "checksums": [{"algorithm": "SHA256", "checksumValue": p.nar_hash}],
-                    "licenseConcluded": "NOASSERTION",
-                    "licenseDeclared": declared,
-                    "copyrightText": "NOASSERTION",
-                    "externalRefs": std::iter::once(json!({"referenceCategory": "OTHER", "referenceType": "nix-store-path", "referenceLocator": p.path}))
-                        .chain(p.purls.iter().map(|u| json!({"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": u})))
-                        .collect::<Vec<_>>(),
-                    "comment": comment,
-                });
-                if !p.version.is_empty() {
-                    pkg["versionInfo"] = json!(p.version);
+                SpdxPackage {
+                    spdx_id: id,
+                    checksums: [SpdxChecksum { algorithm: "SHA256", checksum_value: &p.nar_hash }],
+                    comment,
+                    copyright_text: "NOASSERTION",
+                    download_location: "NOASSERTION",
+                    external_refs: std::iter::once(SpdxRef { reference_category: "OTHER", reference_locator: &p.path, reference_type: "nix-store-path" })
+                        .chain(p.purls.iter().map(|u| SpdxRef { reference_category: "PACKAGE-MANAGER", reference_locator: u, reference_type: "purl" }))
+                        .collect(),
+                    files_analyzed: false,
+                    license_concluded: "NOASSERTION",
+                    license_declared: declared,
+                    name: &p.name,
+                    version_info: (!p.version.is_empty()).then_some(p.version.as_str()),
                 }
-                pkg
             })
             .collect();
-        let mut relationships: Vec<Value> =
-            self.roots.iter().map(|&r| json!({"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": id(r)})).collect();
-        for (i, p) in self.packages.iter().enumerate() {
-            for &r in &p.references {
-                relationships.push(json!({"spdxElementId": id(i), "relationshipType": "DEPENDS_ON", "relatedSpdxElement": id(r)}));
-            }
+        let mut relationships: Vec<SpdxRelationship> = self
+            .roots
+            .iter()
+            .map(|&r| SpdxRelationship { related_spdx_element: &ids[r], relationship_type: "DESCRIBES", spdx_element_id: "SPDXRef-DOCUMENT" })
+            .collect();
+        for (p, id) in self.packages.iter().zip(&ids) {
+            relationships.extend(p.references.iter().map(|&r| SpdxRelationship { related_spdx_element: &ids[r], relationship_type: "DEPENDS_ON", spdx_element_id: id }));
         }
-        let mut doc = json!({
-            "spdxVersion": "SPDX-2.3",
-            "dataLicense": "CC0-1.0",
-            "SPDXID": "SPDXRef-DOCUMENT",
-            "name": subject.name,
-            "creationInfo": {"created": created, "creators": [format!("Tool: nix-image-layers-{}", env!("CARGO_PKG_VERSION"))]},
-            "documentDescribes": self.roots.iter().map(|&r| id(r)).collect::<Vec<_>>(),
-            "packages": packages,
-            "relationships": relationships,
-        });
+        let mut doc = SpdxDocument {
+            spdx_id: "SPDXRef-DOCUMENT",
+            creation_info: SpdxCreationInfo { created, creators: [format!("Tool: nix-image-layers-{}", env!("CARGO_PKG_VERSION"))] },
+            data_license: "CC0-1.0",
+            document_describes: self.roots.iter().map(|&r| ids[r].as_str()).collect(),
+            document_namespace: String::new(),
+            name: &subject.name,
+            packages,
+            relationships,
+            spdx_version: "SPDX-2.3",
+        };
         // The namespace must be unique per document: the hash of everything else in it.
         let digest = hex(Sha256::digest(serde_json::to_vec(&doc).expect("serialises")).to_vec());
-        doc["documentNamespace"] = json!(format!("https://nix-image-layers.invalid/spdx/{}-{digest}", subject.name.replace('/', "-")));
+        doc.document_namespace = format!("https://nix-image-layers.invalid/spdx/{}-{digest}", subject.name.replace('/', "-"));
         Ok(pretty(&doc))
     }
 
     /// The CycloneDX 1.6 document.
     pub fn cyclonedx(&self, subject: &Subject) -> Result<Vec<u8>> {
         let created = crate::created::from_epoch(crate::created::to_epoch(&subject.created)?);
-        let components: Vec<Value> = self
+        let sizes: Vec<String> = self.packages.iter().map(|p| p.nar_size.to_string()).collect();
+        let components = self
             .packages
             .iter()
-            .map(|p| {
-                let mut c = json!({
-                    "type": "library",
-                    "bom-ref": p.path,
-                    "name": p.name,
-                    "hashes": [{"alg": "SHA-256", "content": p.nar_hash}],
-                    "properties": [{"name": "nix:store_path", "value": p.path}, {"name": "nix:nar_size", "value": p.nar_size.to_string()}],
-                });
-                if !p.version.is_empty() {
-                    c["version"] = json!(p.version);
-                }
-                if let Some(first) = p.purls.first() {
-                    c["purl"] = json!(first);
-                    for u in &p.purls[1..] {
-                        c["properties"].as_array_mut().expect("an array").push(json!({"name": "nixpkgs:purl", "value": u}));
-                    }
-                }
-                if !p.licenses.is_empty() {
-                    c["licenses"] = Value::Array(
-                        p.licenses
-                            .iter()
-                            .map(|l| match (&l.spdx_id, &l.name) {
-                                (Some(id), _) => json!({"license": {"id": id}}),
-                                (None, Some(name)) => json!({"license": {"name": name}}),
-                                (None, None) => json!({"license": {"name": "unknown"}}),
-                            })
-                            .collect(),
-                    );
-                }
-                c
+            .zip(&sizes)
+            .map(|(p, size)| CdxComponent {
+                bom_ref: &p.path,
+                hashes: [CdxHash { alg: "SHA-256", content: &p.nar_hash }],
+                licenses: p
+                    .licenses
+                    .iter()
+                    .map(|l| CdxLicenseChoice {
+                        license: CdxLicense {
+                            id: l.spdx_id.as_deref(),
+                            name: if l.spdx_id.is_some() { None } else { Some(l.name.as_deref().unwrap_or("unknown")) },
+                        },
+                    })
+                    .collect(),
+                name: &p.name,
+                properties: [CdxProperty { name: "nix:store_path", value: &p.path }, CdxProperty { name: "nix:nar_size", value: size }]
+                    .into_iter()
+                    .chain(p.purls.iter().skip(1).map(|u| CdxProperty { name: "nixpkgs:purl", value: u }))
+                    .collect(),
+                purl: p.purls.first().map(String::as_str),
+                kind: "library",
+                version: (!p.version.is_empty()).then_some(p.version.as_str()),
             })
             .collect();
         let image_ref = format!("image:{}", subject.name);
-        let mut dependencies = vec![json!({"ref": image_ref, "dependsOn": self.roots.iter().map(|&r| &self.packages[r].path).collect::<Vec<_>>()})];
-        for p in &self.packages {
-            dependencies.push(json!({"ref": p.path, "dependsOn": p.references.iter().map(|&r| &self.packages[r].path).collect::<Vec<_>>()}));
-        }
-        let mut doc = json!({
-            "bomFormat": "CycloneDX",
-            "specVersion": "1.6",
-            "version": 1,
-            "metadata": {
-                "timestamp": created,
-                "tools": {"components": [{"type": "application", "name": "nix-image-layers", "version": env!("CARGO_PKG_VERSION")}]},
-                "component": {"type": "container", "bom-ref": image_ref, "name": subject.name},
+        let mut dependencies = vec![CdxDependency { depends_on: self.roots.iter().map(|&r| self.packages[r].path.as_str()).collect(), reference: &image_ref }];
+        dependencies.extend(
+            self.packages.iter().map(|p| CdxDependency { depends_on: p.references.iter().map(|&r| self.packages[r].path.as_str()).collect(), reference: &p.path }),
+        );
+        let version = env!("CARGO_PKG_VERSION");
+        let mut doc = CdxDocument {
+            bom_format: "CycloneDX",
+            components,
+            dependencies,
+            metadata: CdxMetadata {
+                component: CdxMetaComponent { bom_ref: &image_ref, name: &subject.name, kind: "container", version: None },
+                timestamp: created,
+                tools: CdxTools { components: [CdxMetaComponent { bom_ref: "", name: "nix-image-layers", kind: "application", version: Some(version) }] },
             },
-            "components": components,
-            "dependencies": dependencies,
-        });
+            serial_number: String::new(),
+            spec_version: "1.6",
+            version: 1,
+        };
         // A serial number from the content: the form of a version-5 UUID.
         let d = Sha256::digest(serde_json::to_vec(&doc).expect("serialises"));
         let mut u = [0u8; 16];
@@ -339,9 +332,174 @@ impl Bom {
         u[6] = (u[6] & 0x0f) | 0x50;
         u[8] = (u[8] & 0x3f) | 0x80;
         let h = hex(u.to_vec());
-        doc["serialNumber"] = json!(format!("urn:uuid:{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..]));
+        doc.serial_number = format!("urn:uuid:{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..]);
         Ok(pretty(&doc))
     }
+}
+
+
+// The documents' shapes, fields in sorted order (as the rest of this project writes JSON).
+
+#[derive(Serialize)]
+struct SpdxDocument<'a> {
+    #[serde(rename = "SPDXID")]
+    spdx_id: &'static str,
+    #[serde(rename = "creationInfo")]
+    creation_info: SpdxCreationInfo,
+    #[serde(rename = "dataLicense")]
+    data_license: &'static str,
+    #[serde(rename = "documentDescribes")]
+    document_describes: Vec<&'a str>,
+    #[serde(rename = "documentNamespace", skip_serializing_if = "String::is_empty")]
+    document_namespace: String,
+    name: &'a str,
+    packages: Vec<SpdxPackage<'a>>,
+    relationships: Vec<SpdxRelationship<'a>>,
+    #[serde(rename = "spdxVersion")]
+    spdx_version: &'static str,
+}
+
+#[derive(Serialize)]
+struct SpdxCreationInfo {
+    created: String,
+    creators: [String; 1],
+}
+
+#[derive(Serialize)]
+struct SpdxPackage<'a> {
+    #[serde(rename = "SPDXID")]
+    spdx_id: &'a str,
+    checksums: [SpdxChecksum<'a>; 1],
+    comment: String,
+    #[serde(rename = "copyrightText")]
+    copyright_text: &'static str,
+    #[serde(rename = "downloadLocation")]
+    download_location: &'static str,
+    #[serde(rename = "externalRefs")]
+    external_refs: Vec<SpdxRef<'a>>,
+    #[serde(rename = "filesAnalyzed")]
+    files_analyzed: bool,
+    #[serde(rename = "licenseConcluded")]
+    license_concluded: &'static str,
+    #[serde(rename = "licenseDeclared")]
+    license_declared: String,
+    name: &'a str,
+    #[serde(rename = "versionInfo", skip_serializing_if = "Option::is_none")]
+    version_info: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct SpdxChecksum<'a> {
+    algorithm: &'static str,
+    #[serde(rename = "checksumValue")]
+    checksum_value: &'a str,
+}
+
+#[derive(Serialize)]
+struct SpdxRef<'a> {
+    #[serde(rename = "referenceCategory")]
+    reference_category: &'static str,
+    #[serde(rename = "referenceLocator")]
+    reference_locator: &'a str,
+    #[serde(rename = "referenceType")]
+    reference_type: &'static str,
+}
+
+#[derive(Serialize)]
+struct SpdxRelationship<'a> {
+    #[serde(rename = "relatedSpdxElement")]
+    related_spdx_element: &'a str,
+    #[serde(rename = "relationshipType")]
+    relationship_type: &'static str,
+    #[serde(rename = "spdxElementId")]
+    spdx_element_id: &'a str,
+}
+
+#[derive(Serialize)]
+struct CdxDocument<'a> {
+    #[serde(rename = "bomFormat")]
+    bom_format: &'static str,
+    components: Vec<CdxComponent<'a>>,
+    dependencies: Vec<CdxDependency<'a>>,
+    metadata: CdxMetadata<'a>,
+    #[serde(rename = "serialNumber", skip_serializing_if = "String::is_empty")]
+    serial_number: String,
+    #[serde(rename = "specVersion")]
+    spec_version: &'static str,
+    version: u32,
+}
+
+#[derive(Serialize)]
+struct CdxComponent<'a> {
+    #[serde(rename = "bom-ref")]
+    bom_ref: &'a str,
+    hashes: [CdxHash<'a>; 1],
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    licenses: Vec<CdxLicenseChoice<'a>>,
+    name: &'a str,
+    properties: Vec<CdxProperty<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    purl: Option<&'a str>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct CdxHash<'a> {
+    alg: &'static str,
+    content: &'a str,
+}
+
+#[derive(Serialize)]
+struct CdxLicenseChoice<'a> {
+    license: CdxLicense<'a>,
+}
+
+#[derive(Serialize)]
+struct CdxLicense<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct CdxProperty<'a> {
+    name: &'static str,
+    value: &'a str,
+}
+
+#[derive(Serialize)]
+struct CdxDependency<'a> {
+    #[serde(rename = "dependsOn")]
+    depends_on: Vec<&'a str>,
+    #[serde(rename = "ref")]
+    reference: &'a str,
+}
+
+#[derive(Serialize)]
+struct CdxMetadata<'a> {
+    component: CdxMetaComponent<'a>,
+    timestamp: String,
+    tools: CdxTools<'a>,
+}
+
+#[derive(Serialize)]
+struct CdxMetaComponent<'a> {
+    #[serde(rename = "bom-ref", skip_serializing_if = "str::is_empty")]
+    bom_ref: &'a str,
+    name: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct CdxTools<'a> {
+    components: [CdxMetaComponent<'a>; 1],
 }
 
 /// SPDX identifiers allow letters, digits, `.` and `-`: the hash part keeps them unique.
@@ -351,7 +509,7 @@ fn spdx_id(p: &Package) -> String {
     format!("SPDXRef-{clean}")
 }
 
-fn pretty(v: &Value) -> Vec<u8> {
+fn pretty<T: Serialize>(v: &T) -> Vec<u8> {
     let mut b = serde_json::to_vec_pretty(v).expect("serialises");
     b.push(b'\n');
     b
