@@ -118,17 +118,7 @@ let
   configRoots = import ./nix/config-roots.nix [ imageConfig users labels annotations ];
 
   # --- Builders ----------------------------------------------------------------------------------
-  # A derivation run by one of the programs, with its inputs as structured attributes. Layers are
-  # cheaper to build than to download, and asking a binary cache about each would cost more than
-  # building it, hence no substitutes.
-  run = program: drvName: attrs: derivation ({
-    name = drvName;
-    system = buildSystem;
-    builder = "${tools}/bin/${program}";
-    __structuredAttrs = true;
-    allowSubstitutes = false;
-    preferLocalBuild = true;
-  } // attrs);
+  run = import ./nix/builder.nix { inherit tools buildSystem; };
 
   popularityFile =
     if popularity != null then "${popularity}"

@@ -39,17 +39,10 @@ let
 
   format = head formats;
   baseName = baseNameOf name;
-  run = mode: drvName: attrs: derivation ({
-    name = drvName;
-    system = buildSystem;
-    builder = "${tools}/bin/layer-hash";
-    __structuredAttrs = true;
-    allowSubstitutes = false;
-    preferLocalBuild = true;
-    inherit mode;
-    # In the order of their systems, so that the order images are given in changes nothing.
-    manifests = map (i: i.out) (builtins.sort (a: b: a.imageSystem < b.imageSystem) images);
-  } // attrs);
+  # The images' manifests, in the order of their systems, so that the order images are given in
+  # changes nothing.
+  manifests = map (i: i.out) (builtins.sort (a: b: a.imageSystem < b.imageSystem) images);
+  run = mode: drvName: attrs: import ./nix/builder.nix { inherit tools buildSystem; } "layer-hash" drvName ({ inherit mode manifests; } // attrs);
 
   # The index, and its skopeo dir: layout.
   index = run "index" "${baseName}-index.json" { outputs = [ "out" "layout" ]; };

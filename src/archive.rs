@@ -9,6 +9,7 @@
 //!   tar of `manifest.json` (`[{"Config", "RepoTags", "Layers"}]`), the config and each layer's
 //!   blob as it is stored, compressed or not; the engines decompress while loading.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Serialize;
@@ -23,25 +24,46 @@ pub const OCI_INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json"
 /// The annotation of an index entry that names its tag.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
+/// An OCI image index: the layout's `index.json`, and the referrers tag schema's index.
 #[derive(Serialize)]
-struct Index<'a> {
-    manifests: Vec<IndexEntry<'a>>,
+pub(crate) struct Index {
+    pub manifests: Vec<IndexEntry>,
     #[serde(rename = "mediaType")]
-    media_type: &'static str,
+    pub media_type: &'static str,
     #[serde(rename = "schemaVersion")]
-    schema_version: u32,
+    pub schema_version: u32,
 }
 
+impl Index {
+    pub fn new(manifests: Vec<IndexEntry>) -> Index {
+        Index { manifests, media_type: OCI_INDEX_MEDIA_TYPE, schema_version: 2 }
+    }
+}
+
+/// A descriptor in an index.
 #[derive(Serialize)]
-struct IndexEntry<'a> {
-    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    annotations: std::collections::BTreeMap<&'static str, &'a str>,
+pub(crate) struct IndexEntry {
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
     #[serde(rename = "artifactType", skip_serializing_if = "Option::is_none")]
-    artifact_type: Option<&'a str>,
-    digest: String,
+    pub artifact_type: Option<String>,
+    pub digest: String,
     #[serde(rename = "mediaType")]
-    media_type: &'a str,
-    size: u64,
+    pub media_type: String,
+    pub size: u64,
+}
+
+impl IndexEntry {
+    /// The entry of a blob of these digests, tagged `tag` if given.
+    pub fn of(d: &crate::digest::Digests, media_type: &str, tag: Option<&str>) -> IndexEntry {
+        IndexEntry {
+            annotations: tag.map(|t| (REF_NAME.to_string(), t.to_string())).into_iter().collect(),
+            artifact_type: None,
+            digest: format!("sha256:{}", d.sha256),
+            media_type: media_type.to_string(),
+            size: d.size,
+        }
+    }
 }
 
 /// Writes the OCI image layout of `output`, tagged `tag`, into the new directory `dir`, with
@@ -51,13 +73,7 @@ pub fn write_oci_layout(dir: &Path, output: &ManifestOutput, tag: &str, attachme
     let mut links = output.blobs(dir)?;
     let manifest_bytes = manifest::to_json(&output.manifest);
     let manifest_digest = crate::digest::digest_bytes(&manifest_bytes);
-    let mut manifests = vec![IndexEntry {
-        annotations: [(REF_NAME, tag)].into(),
-        artifact_type: None,
-        digest: format!("sha256:{}", manifest_digest.sha256),
-        media_type: &output.manifest.media_type,
-        size: manifest_digest.size,
-    }];
+    let mut manifests = vec![IndexEntry::of(&manifest_digest, &output.manifest.media_type, Some(tag))];
     // Files written into the layout (manifests, the empty config), by hex digest.
     let mut files = vec![(manifest_digest.sha256.clone(), manifest_bytes)];
     let subject = manifest::Descriptor {
@@ -72,26 +88,14 @@ pub fn write_oci_layout(dir: &Path, output: &ManifestOutput, tag: &str, attachme
     if let Some(r) = &referrers {
         files.push((crate::digest::digest_bytes(EMPTY_CONFIG).sha256, EMPTY_CONFIG.to_vec()));
         for (artifact_type, bytes, d) in &r.manifests {
-            manifests.push(IndexEntry {
-                annotations: Default::default(),
-                artifact_type: Some(artifact_type),
-                digest: format!("sha256:{}", d.sha256),
-                media_type: manifest::OCI_MANIFEST_MEDIA_TYPE,
-                size: d.size,
-            });
+            manifests.push(IndexEntry { artifact_type: Some(artifact_type.clone()), ..IndexEntry::of(d, manifest::OCI_MANIFEST_MEDIA_TYPE, None) });
             files.push((d.sha256.clone(), bytes.clone()));
         }
-        manifests.push(IndexEntry {
-            annotations: [(REF_NAME, r.tag.as_str())].into(),
-            artifact_type: None,
-            digest: format!("sha256:{}", r.index_digests.sha256),
-            media_type: OCI_INDEX_MEDIA_TYPE,
-            size: r.index_digests.size,
-        });
+        manifests.push(IndexEntry::of(&r.index_digests, OCI_INDEX_MEDIA_TYPE, Some(&r.tag)));
         files.push((r.index_digests.sha256.clone(), r.index.clone()));
         links.extend(r.documents.iter().map(|(hex, file)| (hex.clone(), file.display().to_string())));
     }
-    let index = Index { manifests, media_type: OCI_INDEX_MEDIA_TYPE, schema_version: 2 };
+    let index = Index::new(manifests);
     crate::output::new_dir(dir, |werr| {
         let blob_dir = dir.join("blobs/sha256");
         std::fs::create_dir_all(&blob_dir).map_err(werr(blob_dir.clone()))?;

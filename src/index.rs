@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::manifest::{self, Format, ManifestOutput};
 
 pub const DOCKER_LIST_MEDIA_TYPE: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-pub const OCI_INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+pub use crate::archive::OCI_INDEX_MEDIA_TYPE;
 
 /// Where an image runs, as its config says.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -156,12 +156,7 @@ pub fn write_dir_layout(dir: &Path, index: &[u8], images: &[Image]) -> Result<()
 pub fn write_oci_layout(dir: &Path, index: &[u8], images: &[Image], tag: &str) -> Result<()> {
     let blobs = all_blobs(images, dir)?;
     let index_digests = digest_bytes(index);
-    let top = format!(
-        r#"{{"manifests":[{{"annotations":{{"{}":"{tag}"}},"digest":"sha256:{}","mediaType":"{OCI_INDEX_MEDIA_TYPE}","size":{}}}],"mediaType":"{OCI_INDEX_MEDIA_TYPE}","schemaVersion":2}}"#,
-        crate::archive::REF_NAME,
-        index_digests.sha256,
-        index_digests.size
-    );
+    let top = manifest::to_json(&crate::archive::Index::new(vec![crate::archive::IndexEntry::of(&index_digests, OCI_INDEX_MEDIA_TYPE, Some(tag))]));
     crate::output::new_dir(dir, |werr| {
         let blob_dir = dir.join("blobs/sha256");
         std::fs::create_dir_all(&blob_dir).map_err(werr(blob_dir.clone()))?;

@@ -17,13 +17,13 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::archive::{Index, IndexEntry};
 use crate::digest::{Digests, digest_bytes, digest_file};
 use crate::error::Result;
 use crate::manifest::{Descriptor, OCI_MANIFEST_MEDIA_TYPE, to_json};
 
 pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 pub const EMPTY_CONFIG: &[u8] = b"{}";
-pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 const TITLE: &str = "org.opencontainers.image.title";
 
 /// A document to attach, stored in a file.
@@ -57,27 +57,6 @@ struct Layer<'a> {
     digest: String,
     #[serde(rename = "mediaType")]
     media_type: &'a str,
-    size: u64,
-}
-
-#[derive(Serialize)]
-struct ReferrersIndex<'a> {
-    manifests: Vec<IndexEntry<'a>>,
-    #[serde(rename = "mediaType")]
-    media_type: &'static str,
-    #[serde(rename = "schemaVersion")]
-    schema_version: u32,
-}
-
-#[derive(Serialize)]
-pub struct IndexEntry<'a> {
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    annotations: &'a BTreeMap<String, String>,
-    #[serde(rename = "artifactType")]
-    artifact_type: &'a str,
-    digest: String,
-    #[serde(rename = "mediaType")]
-    media_type: &'static str,
     size: u64,
 }
 
@@ -116,14 +95,12 @@ pub fn attach(subject: &Descriptor, attachments: &[Attachment], annotations: &BT
         documents.push((d.sha256, a.file.clone()));
         manifests.push((a.artifact_type.clone(), bytes, digests));
     }
-    let index = ReferrersIndex {
-        manifests: manifests
+    let index = Index::new(
+        manifests
             .iter()
-            .map(|(t, _, d)| IndexEntry { annotations, artifact_type: t, digest: format!("sha256:{}", d.sha256), media_type: OCI_MANIFEST_MEDIA_TYPE, size: d.size })
+            .map(|(t, _, d)| IndexEntry { annotations: annotations.clone(), artifact_type: Some(t.clone()), ..IndexEntry::of(d, OCI_MANIFEST_MEDIA_TYPE, None) })
             .collect(),
-        media_type: INDEX_MEDIA_TYPE,
-        schema_version: 2,
-    };
+    );
     let index_bytes = to_json(&index);
     let index_digests = digest_bytes(&index_bytes);
     let tag = format!("sha256-{}", subject.digest.trim_start_matches("sha256:"));

@@ -227,6 +227,12 @@ def main():
     shared = os.path.join(os.path.dirname(repo), "shared")
     if os.path.isdir(shared):
         os.symlink(shared, os.path.join(scratch, "shared"))
+    # What tests/run.sh installs under target/ (the SBOM validators' venv, the arm64 busybox),
+    # shared with the worktree: without them those tests skip, and a mutation looks missed.
+    os.makedirs(os.path.join(tree, "target"), exist_ok=True)
+    for fixture in ("validators", "arm64-busybox"):
+        if os.path.isdir(os.path.join(repo, "target", fixture)):
+            os.symlink(os.path.join(repo, "target", fixture), os.path.join(tree, "target", fixture))
     # Builds are kept between runs, beside the repository's own.
     env = dict(os.environ, CARGO_TERM_COLOR="never")
     env.setdefault("CARGO_TARGET_DIR", os.path.join(repo, "target", "mutation-check"))
