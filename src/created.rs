@@ -37,6 +37,8 @@ impl Created {
     /// The time as RFC 3339 text; an error names the problem.
     pub fn rfc3339(&self) -> Result<String> {
         match self {
+            // RFC 3339 years have four digits.
+            Created::Epoch(secs) if *secs > LAST_SECOND => Err(Error::Usage(format!("created {secs} seconds since the epoch is after the year 9999, which RFC 3339 cannot write"))),
             Created::Epoch(secs) => Ok(from_epoch(*secs)),
             Created::Text(t) => check(t).map(|()| t.clone()).map_err(|why| Error::Usage(format!("created `{t}` is not an RFC 3339 time such as 2024-05-01T12:00:00Z: {why}"))),
         }
@@ -64,6 +66,9 @@ pub fn to_epoch(t: &str) -> Result<u64> {
     }
     Ok(secs.max(0) as u64)
 }
+
+/// 9999-12-31T23:59:59Z, the last second RFC 3339 can write.
+pub const LAST_SECOND: u64 = 253_402_300_799;
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the epoch.
 pub fn from_epoch(secs: u64) -> String {
@@ -148,6 +153,8 @@ mod tests {
         assert_eq!(from_epoch(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(from_epoch(1_796_601_599), "2026-12-06T23:59:59Z");
         assert_eq!(from_epoch(4_102_444_800), "2100-01-01T00:00:00Z");
+        assert_eq!(from_epoch(LAST_SECOND), "9999-12-31T23:59:59Z");
+        assert!(Created::Epoch(LAST_SECOND + 1).rfc3339().unwrap_err().to_string().contains("after the year 9999"));
     }
 
     #[test]

@@ -28,11 +28,27 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The message as the binaries print it: one line, whatever the input held. Control characters
+/// that came in with user data (a newline in a store path or a regex) are escaped as Rust writes
+/// them in strings (`\n`, `\u{1b}`).
+pub fn one_line(message: &str) -> String {
+    message.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+}
+
 impl Error {
     pub(crate) fn invalid(path: impl Into<PathBuf>, what: impl Into<String>) -> Error {
         Error::Invalid { path: path.into(), what: what.into() }
     }
     pub(crate) fn store(path: impl Into<PathBuf>, what: impl Into<String>) -> Error {
         Error::Store { path: path.into(), what: what.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn control_characters_are_escaped_and_the_rest_kept() {
+        assert_eq!(super::one_line("a\nb\tc\u{1b}é"), "a\\nb\\tc\\u{1b}é");
+        assert_eq!(super::one_line("plain: text"), "plain: text");
     }
 }

@@ -73,7 +73,13 @@ impl Rule {
         }
         // Anchored at both ends: the regex must match the whole relative path.
         let regex = regex::bytes::Regex::new(&format!("^(?:{})$", spec.regex))
-            .map_err(|e| Error::Usage(format!("{}: not a valid regular expression: {e}", what())))?;
+            .map_err(|e| {
+                // The regex crate's message draws a caret under the pattern over several lines;
+                // its last line says what is wrong.
+                let text = e.to_string();
+                let why = text.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or("").trim_start_matches("error: ").to_string();
+                Error::Usage(format!("{}: not a valid regular expression: {why}", what()))
+            })?;
         Ok(Rule { path: spec.path.clone(), source: spec.regex.clone(), regex, mode, uid: spec.uid, gid: spec.gid, matched: Cell::new(0) })
     }
 

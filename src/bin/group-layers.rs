@@ -81,7 +81,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("group-layers: error: {e}");
+            eprintln!("group-layers: error: {}", nix_image_layers::error::one_line(&e.to_string()));
             ExitCode::FAILURE
         }
     }

@@ -81,7 +81,7 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("layer-eval: error: {e}");
+            eprintln!("layer-eval: error: {}", nix_image_layers::error::one_line(&e.to_string()));
             ExitCode::FAILURE
         }
     }

@@ -402,7 +402,7 @@ fn main() -> ExitCode {
     match mode.and_then(run) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("layer-hash: error: {e}");
+            eprintln!("layer-hash: error: {}", nix_image_layers::error::one_line(&e.to_string()));
             ExitCode::FAILURE
         }
     }
