@@ -1,0 +1,137 @@
+//! What users and machines do to builds: two images sharing layers built at once from one store,
+//! and builds killed with SIGKILL (nix-build and its builders) at random moments. Every build
+//! starts from nothing (a fresh `salt` of the example package set makes every package new).
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{have_nix, nix_build, repo, run, static_tools};
+use nix_image_layers::manifest::ManifestOutput;
+
+fn stamp() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+}
+
+fn image(salt: &str, packages: &str) -> String {
+    format!(
+        "import ./build-image.nix {{ pkgs = import ./examples/pkgs.nix {{ salt = \"{salt}\"; }}; tools = {}; name = \"r\"; packages = ''{packages}''; }}",
+        static_tools().display()
+    )
+}
+
+fn nix_build_cmd(expr: &str) -> Command {
+    let mut c = Command::new("nix-build");
+    c.args(["--option", "substituters", "", "--no-out-link", "--max-jobs", "2", "--expr", expr]).current_dir(repo());
+    c
+}
+
+/// The store layers a build log says were packed (their out paths).
+fn packed(log: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(|l| l.split_once("packing ").and_then(|(_, r)| r.split(" into ").nth(1)).and_then(|r| r.split(' ').next()).map(str::to_owned))
+        .collect()
+}
+
+/// Every blob of the image is where layerLocations says, with that sha256.
+fn blobs_match(out: &str) {
+    let m: ManifestOutput = serde_json::from_slice(&fs::read(out.trim()).unwrap()).unwrap();
+    for d in m.manifest.layers.iter().chain([&m.manifest.config]) {
+        let hex = d.digest.trim_start_matches("sha256:");
+        let loc = &m.layer_locations[hex];
+        let sum = String::from_utf8(run(Command::new("sha256sum").arg(&loc.path)).stdout).unwrap();
+        assert!(sum.starts_with(hex), "{}: {sum}", loc.path);
+    }
+}
+
+/// Two nix-builds at once (two jobs each) of images that share layers: both finish and are
+/// right, and a layer both need is packed once in all.
+#[test]
+fn two_images_sharing_layers_build_at_once_and_share_the_work() {
+    let t = "two_images_sharing_layers_build_at_once_and_share_the_work";
+    if !have_nix(t) || !common::have_tool("sha256sum", t) {
+        return;
+    }
+    let salt = format!("concurrent-{}", stamp());
+    let (a, b) = (image(&salt, r#"["hello", "busybox"]"#), image(&salt, r#"["hello", "xorg.xev"]"#));
+    let children: Vec<_> = [&a, &b].iter().map(|e| nix_build_cmd(e).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()).collect();
+    let outputs: Vec<_> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    let mut all_packed = Vec::new();
+    for o in &outputs {
+        let log = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{log}");
+        blobs_match(&String::from_utf8_lossy(&o.stdout));
+        all_packed.extend(packed(&log));
+    }
+    let mut counts: BTreeMap<&String, usize> = BTreeMap::new();
+    for p in &all_packed {
+        *counts.entry(p).or_default() += 1;
+    }
+    assert!(counts.values().all(|&n| n == 1), "a layer packed twice: {counts:?}");
+    // The layers the two images share were built, once, by one of the two.
+    let layers = |e: &str| -> BTreeSet<String> {
+        let v = String::from_utf8(run(Command::new("nix-instantiate").args(["--eval", "--strict", "--json", "--read-write-mode", "--option", "substituters", "", "--expr", &format!("map (l: l.outPath) ({e}).layers")]).current_dir(repo())).stdout).unwrap();
+        serde_json::from_str(&v).unwrap()
+    };
+    let shared: BTreeSet<String> = layers(&a).intersection(&layers(&b)).cloned().collect();
+    assert!(!shared.is_empty(), "the two images share layers");
+    for s in &shared {
+        assert_eq!(counts.get(s), Some(&1), "{s} packed once");
+    }
+}
+
+/// A build killed (SIGKILL to nix-build and every builder) at random moments, ROUNDS times
+/// (default 4): afterwards no image output is registered but broken (`nix-store --verify-path`),
+/// the build completes, and Nix rebuilding each derivation gets the same bytes.
+#[test]
+fn builds_killed_at_random_moments_leave_nothing_broken() {
+    let t = "builds_killed_at_random_moments_leave_nothing_broken";
+    if !have_nix(t) || !common::have_tool("sha256sum", t) {
+        return;
+    }
+    let rounds: usize = std::env::var("ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(4);
+    let salt = format!("killed-{}", stamp());
+    let expr = image(&salt, r#"["hello", "oddities", "xorg.xev", "busybox"]"#);
+    // How long an uninterrupted build of such an image takes, to spread the kills over it.
+    let probe = image(&format!("{salt}-probe"), r#"["hello", "oddities", "xorg.xev", "busybox"]"#);
+    let t0 = Instant::now();
+    nix_build(&["--max-jobs", "2", "--expr", &probe]);
+    let span = t0.elapsed().as_millis().max(200) as u64;
+    let mut x = stamp() as u64 | 1;
+    for round in 0..rounds {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let after = Duration::from_millis(x % span);
+        let child = nix_build_cmd(&expr).stdout(Stdio::null()).stderr(Stdio::null()).process_group(0).spawn().unwrap();
+        std::thread::sleep(after);
+        // The whole group: nix-build and the builders it started.
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status();
+        let _ = child.wait_with_output();
+        // Whatever got registered is whole.
+        let outs = String::from_utf8(run(Command::new("nix-instantiate").args(["--eval", "--strict", "--json", "--read-write-mode", "--option", "substituters", "", "--expr", &format!("let i = {expr}; in [ i.grouping.outPath i.customisationLayer.outPath ]")]).current_dir(repo())).stdout).unwrap();
+        let outs: Vec<String> = serde_json::from_str(&outs).unwrap();
+        for p in outs.iter().filter(|p| std::path::Path::new(p).exists()) {
+            let valid = Command::new("nix-store").args(["--check-validity", p]).output().unwrap().status.success();
+            if valid {
+                let o = Command::new("nix-store").args(["--verify-path", p]).output().unwrap();
+                assert!(o.status.success(), "round {round} (killed after {after:?}): {p} is registered but broken: {}", String::from_utf8_lossy(&o.stderr));
+            }
+        }
+    }
+    // Then the build completes, and is what an uninterrupted build gives: Nix rebuilds each
+    // derivation and compares.
+    let out = nix_build(&["--max-jobs", "2", "--expr", &expr]);
+    blobs_match(&out);
+    let drvs: Vec<String> = serde_json::from_str(&String::from_utf8(run(Command::new("nix-instantiate").args(["--eval", "--strict", "--json", "--read-write-mode", "--option", "substituters", "", "--expr", &format!("let i = {expr}; in [ i.drvPath i.grouping.drvPath i.customisationLayer.drvPath ] ++ map (l: l.drvPath) i.layers")]).current_dir(repo())).stdout).unwrap()).unwrap();
+    let o = Command::new("nix-store").args(["--realise", "--check", "--option", "substituters", ""]).args(&drvs).output().unwrap();
+    assert!(o.status.success(), "after the kills, a rebuild differs: {}", String::from_utf8_lossy(&o.stderr));
+    for l in serde_json::from_str::<Vec<String>>(&String::from_utf8(run(Command::new("nix-instantiate").args(["--eval", "--strict", "--json", "--read-write-mode", "--option", "substituters", "", "--expr", &format!("map (l: l.outPath) ({expr}).layers")]).current_dir(repo())).stdout).unwrap()).unwrap() {
+        let o = Command::new("nix-store").args(["--verify-path", &l]).output().unwrap();
+        assert!(o.status.success(), "{l}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+}
