@@ -67,8 +67,8 @@ impl IndexEntry {
 }
 
 /// Writes the OCI image layout of `output`, tagged `tag`, into the new directory `dir`, with
-/// `attachments` (see [`crate::referrers`]) as artifact manifests whose subject is the image and
-/// the referrers index under the tag `sha256-<hex>`; whole or not at all.
+/// `attachments` (see [`crate::referrers`]) as artifact manifests whose subject is the image,
+/// listed by the referrers index under the tag `sha256-<hex>`; whole or not at all.
 pub fn write_oci_layout(dir: &Path, output: &ManifestOutput, tag: &str, attachments: &[Attachment]) -> Result<()> {
     let mut links = output.blobs(dir)?;
     let manifest_bytes = manifest::to_json(&output.manifest);
@@ -87,8 +87,10 @@ pub fn write_oci_layout(dir: &Path, output: &ManifestOutput, tag: &str, attachme
     let referrers = if attachments.is_empty() { None } else { Some(attach(&subject, attachments, &created)?) };
     if let Some(r) = &referrers {
         files.push((crate::digest::digest_bytes(EMPTY_CONFIG).sha256, EMPTY_CONFIG.to_vec()));
-        for (artifact_type, bytes, d) in &r.manifests {
-            manifests.push(IndexEntry { artifact_type: Some(artifact_type.clone()), ..IndexEntry::of(d, manifest::OCI_MANIFEST_MEDIA_TYPE, None) });
+        // The artifact manifests are reached through the referrers index, not listed in
+        // index.json themselves: untagged entries there make tools that pick a manifest by its
+        // ref.name (oci-image-tool) find the image ambiguous.
+        for (_, bytes, d) in &r.manifests {
             files.push((d.sha256.clone(), bytes.clone()));
         }
         manifests.push(IndexEntry::of(&r.index_digests, OCI_INDEX_MEDIA_TYPE, Some(&r.tag)));

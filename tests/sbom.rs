@@ -236,24 +236,26 @@ fn the_image_sbom_is_attached_and_found_from_the_image_digest_in_a_registry() {
     assert!(hello["comment"].as_str().unwrap().contains("meta.license lists GPL-3.0-or-later, MIT"));
     assert_eq!(hello["externalRefs"][1], serde_json::json!({"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": "pkg:generic/hello@2.12"}));
 
-    // The layout: the image, an artifact manifest per document with the image as subject, and
-    // the referrers index under sha256-<hex of the image manifest digest>.
+    // The layout: the image tagged v1, and the referrers index tagged sha256-<hex of the image
+    // manifest digest>, listing an artifact manifest per document with the image as subject.
     let layout = image(".ociLayout");
     let index = json(&layout.join("index.json"));
     let entries = index["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "the image and the referrers index: {index}");
     let image_digest = entries[0]["digest"].as_str().unwrap().to_string();
     let referrers_tag = format!("sha256-{}", image_digest.trim_start_matches("sha256:"));
     let blob = |d: &str| layout.join("blobs/sha256").join(d.trim_start_matches("sha256:"));
+    let ref_entry = entries.iter().find(|e| e["annotations"]["org.opencontainers.image.ref.name"] == referrers_tag.as_str()).unwrap();
+    let index_bytes = fs::read(blob(ref_entry["digest"].as_str().unwrap())).unwrap();
+    let referrers: serde_json::Value = serde_json::from_slice(&index_bytes).unwrap();
     for (artifact_type, file) in [("application/spdx+json", "spdx.json"), ("application/vnd.cyclonedx+json", "cyclonedx.json")] {
-        let e = entries.iter().find(|e| e["artifactType"] == artifact_type).unwrap();
+        let e = referrers["manifests"].as_array().unwrap().iter().find(|e| e["artifactType"] == artifact_type).unwrap();
         let m = json(&blob(e["digest"].as_str().unwrap()));
         assert_eq!(m["subject"]["digest"], image_digest.as_str());
         assert_eq!(m["artifactType"], artifact_type);
         assert_eq!(m["config"]["mediaType"], "application/vnd.oci.empty.v1+json");
         assert_eq!(fs::read(blob(m["layers"][0]["digest"].as_str().unwrap())).unwrap(), fs::read(dir.join(file)).unwrap());
     }
-    let ref_entry = entries.iter().find(|e| e["annotations"]["org.opencontainers.image.ref.name"] == referrers_tag.as_str()).unwrap();
-    let index_bytes = fs::read(blob(ref_entry["digest"].as_str().unwrap())).unwrap();
 
     // Push: the image; the referrers' manifests and blobs (skopeo 1.9 rewrites an index without
     // its artifactType, so the index itself goes in by the registry API, byte for byte).
