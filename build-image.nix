@@ -95,8 +95,9 @@ let
   accounts = import ./nix/accounts.nix { inherit users groups dirs tmp imageConfig; };
   problems = import ./nix/check-arguments.nix {
     inherit name tag packages maxLayers popularity popularityUrl popularityHash strategy imageConfig contents compression format
-      created labels annotations;
+      manifestFormat created labels annotations;
   } ++ accounts.problems ++ permsCheck.problems;
+  fail = ps: throw "build-image.nix: ${concatStringsSep "\n  " ([ "" ] ++ ps)}";
 
   manifestFormat = if format != null then format else if compression == "zstd" then "oci" else "docker";
   # The blob's file name ends as its content is stored.
@@ -116,6 +117,8 @@ let
   allContents = (if isList contents then contents else [ contents ]) ++ lookup.found;
   # Store paths the config and the accounts name: in the image, but not linked at /.
   configRoots = import ./nix/config-roots.nix [ imageConfig users labels annotations ];
+  # The roots of the image's closure, as the grouping and the SBOMs read it.
+  roots = allContents ++ configRoots;
 
   # --- Builders ----------------------------------------------------------------------------------
   run = import ./nix/builder.nix { inherit tools buildSystem; };
@@ -128,7 +131,7 @@ let
 
   # 1. Group the closure into layers.
   grouping = run "group-layers" "${baseName}-grouped-layers.json" ({
-    exportReferencesGraph.graph = allContents ++ configRoots;
+    exportReferencesGraph.graph = roots;
     inherit budget;
     outputs = [ "out" "explain" ];
   } // (if popularityFile != null then { popularity = popularityFile; } else { })
@@ -182,31 +185,13 @@ let
     outputs = [ "out" "config" ];
   };
 
-  # What evaluation knows of the contents and looked-up packages, from their `meta`: licenses
-  # (`meta.license`) and package URLs (nixpkgs' `meta.identifiers.purls`), as
-  # { "/nix/store/…" = { licenses = [ { spdxId; name; } ]; purls = [ … ]; }; }. What throws or
-  # says nothing is left out.
-  licenseEntry = l:
-    if builtins.isAttrs l then { spdxId = l.spdxId or null; name = l.shortName or l.fullName or null; }
-    else if isString l then { spdxId = null; name = l; }
-    else { spdxId = null; name = null; };
-  metaOf = c:
-    let
-      get = f: let r = builtins.tryEval (f c.meta); in if r.success then r.value else null;
-      license = get (m: m.license or null);
-      purls = get (m: m.identifiers.purls or (if m ? identifiers.purl then [ m.identifiers.purl ] else [ ]));
-    in {
-      licenses = if license == null then [ ] else builtins.filter (e: e.spdxId != null || e.name != null)
-        (map licenseEntry (if isList license then license else [ license ]));
-      purls = if isList purls then builtins.filter isString purls else [ ];
-    };
-  knownMeta = builtins.listToAttrs (builtins.filter (e: e.value.licenses != [ ] || e.value.purls != [ ])
-    (concatMap (c: if builtins.isAttrs c && c ? outPath && c ? meta then [ { name = unsafeDiscardStringContext c.outPath; value = metaOf c; } ] else [ ]) allContents));
+  # What evaluation knows of the contents and looked-up packages (licenses, package URLs).
+  knownMeta = import ./nix/known-meta.nix allContents;
 
   # The SBOMs (SPDX 2.3, CycloneDX 1.6): from the closure graph Nix exports, as the grouping's.
   sbom = run "layer-hash" "${baseName}-sbom" {
     mode = "sbom";
-    exportReferencesGraph.graph = allContents ++ configRoots;
+    exportReferencesGraph.graph = roots;
     imageName = name;
     created = createdValue;
     meta = knownMeta;
@@ -248,9 +233,9 @@ let
     text = toJSON { error = "not_found"; pkgs = missing; };
   };
 in
-if problems != [ ] then throw "build-image.nix: ${concatStringsSep "\n  " ([ "" ] ++ problems)}"
+if problems != [ ] then fail problems
 else if missing != [ ] then notFound // { inherit missing; imageName = baseName; }
-else if permsCheck.notInImage != [ ] then throw "build-image.nix: ${concatStringsSep "\n  " ([ "" ] ++ permsCheck.notInImage)}"
+else if permsCheck.notInImage != [ ] then fail permsCheck.notInImage
 else manifestOutput // {
   inherit layout ociLayout stream sbom imageTag grouping compression;
   format = manifestFormat;

@@ -16,6 +16,8 @@
   contents,
   compression,
   format,
+  # `format` with its default resolved (build-image.nix's).
+  manifestFormat,
   created,
   labels,
   annotations,
@@ -64,7 +66,6 @@ let
   # RFC 3339 date-time; layer-hash checks the days of each month.
   rfc3339 = "[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)([.][0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])";
   stringsOnly = a: isAttrs a && all (n: isString a.${n}) (builtins.attrNames a);
-  manifestFormat = if format != null then format else if compression == "zstd" then "oci" else "docker";
 
   checks = [
     {

@@ -97,22 +97,29 @@ pub fn write_oci_layout(dir: &Path, output: &ManifestOutput, tag: &str, attachme
         files.push((r.index_digests.sha256.clone(), r.index.clone()));
         links.extend(r.documents.iter().map(|(hex, file)| (hex.clone(), file.display().to_string())));
     }
-    let index = Index::new(manifests);
+    write_oci_dir(dir, &links, &files, &Index::new(manifests))
+}
+
+/// Writes an OCI image layout into the new directory `dir`: under `blobs/sha256/`, `links` (hex
+/// digest, store file) as symlinks and `files` (hex digest, bytes) as files; `oci-layout`; and
+/// `index` as `index.json`. Should a write fail, `dir` is removed.
+pub(crate) fn write_oci_dir(dir: &Path, links: &[(String, String)], files: &[(String, Vec<u8>)], index: &Index) -> Result<()> {
     crate::output::new_dir(dir, |werr| {
         let blob_dir = dir.join("blobs/sha256");
         std::fs::create_dir_all(&blob_dir).map_err(werr(blob_dir.clone()))?;
-        for (hex, target) in &links {
+        for (hex, target) in links {
             let link = blob_dir.join(hex);
+            // A blob two layers share is linked once.
             if !link.exists() {
                 std::os::unix::fs::symlink(target, &link).map_err(werr(link.clone()))?;
             }
         }
-        for (hex, bytes) in &files {
+        for (hex, bytes) in files {
             let f = blob_dir.join(hex);
             std::fs::write(&f, bytes).map_err(werr(f))?;
         }
         std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(werr(dir.join("oci-layout")))?;
-        std::fs::write(dir.join("index.json"), manifest::to_json(&index)).map_err(werr(dir.join("index.json")))
+        std::fs::write(dir.join("index.json"), manifest::to_json(index)).map_err(werr(dir.join("index.json")))
     })
 }
 

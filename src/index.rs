@@ -127,48 +127,25 @@ pub fn index_media_type(format: Format) -> &'static str {
 }
 
 /// Every blob of every image, once: (hex, store file).
-fn all_blobs(images: &[Image], context: &Path) -> Result<BTreeMap<String, String>> {
+fn all_blobs(images: &[Image], context: &Path) -> Result<Vec<(String, String)>> {
     let mut all = BTreeMap::new();
     for i in images {
         all.extend(i.output.blobs(context)?);
     }
-    Ok(all)
+    Ok(all.into_iter().collect())
 }
 
 /// skopeo's `dir:` layout of the index, in the new directory `dir`.
 pub fn write_dir_layout(dir: &Path, index: &[u8], images: &[Image]) -> Result<()> {
-    let blobs = all_blobs(images, dir)?;
-    crate::output::new_dir(dir, |werr| {
-        for (hex, target) in &blobs {
-            let link = dir.join(hex);
-            std::os::unix::fs::symlink(target, &link).map_err(werr(link.clone()))?;
-        }
-        for i in images {
-            let m = dir.join(format!("{}.manifest.json", i.digests.sha256));
-            std::fs::write(&m, &i.manifest_bytes).map_err(werr(m.clone()))?;
-        }
-        std::fs::write(dir.join("manifest.json"), index).map_err(werr(dir.join("manifest.json")))?;
-        std::fs::write(dir.join("version"), manifest::DIR_LAYOUT_VERSION).map_err(werr(dir.join("version")))
-    })
+    let manifests: Vec<(String, Vec<u8>)> = images.iter().map(|i| (format!("{}.manifest.json", i.digests.sha256), i.manifest_bytes.clone())).collect();
+    manifest::write_skopeo_dir(dir, &all_blobs(images, dir)?, &manifests, index)
 }
 
 /// The OCI image layout of the index, tagged `tag`, in the new directory `dir`.
 pub fn write_oci_layout(dir: &Path, index: &[u8], images: &[Image], tag: &str) -> Result<()> {
-    let blobs = all_blobs(images, dir)?;
     let index_digests = digest_bytes(index);
-    let top = manifest::to_json(&crate::archive::Index::new(vec![crate::archive::IndexEntry::of(&index_digests, OCI_INDEX_MEDIA_TYPE, Some(tag))]));
-    crate::output::new_dir(dir, |werr| {
-        let blob_dir = dir.join("blobs/sha256");
-        std::fs::create_dir_all(&blob_dir).map_err(werr(blob_dir.clone()))?;
-        for (hex, target) in &blobs {
-            let link = blob_dir.join(hex);
-            std::os::unix::fs::symlink(target, &link).map_err(werr(link.clone()))?;
-        }
-        for (hex, bytes) in images.iter().map(|i| (&i.digests.sha256, &i.manifest_bytes)).chain([(&index_digests.sha256, &index.to_vec())]) {
-            let f = blob_dir.join(hex);
-            std::fs::write(&f, bytes).map_err(werr(f.clone()))?;
-        }
-        std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(werr(dir.join("oci-layout")))?;
-        std::fs::write(dir.join("index.json"), &top).map_err(werr(dir.join("index.json")))
-    })
+    let mut files: Vec<(String, Vec<u8>)> = images.iter().map(|i| (i.digests.sha256.clone(), i.manifest_bytes.clone())).collect();
+    files.push((index_digests.sha256.clone(), index.to_vec()));
+    let top = crate::archive::Index::new(vec![crate::archive::IndexEntry::of(&index_digests, OCI_INDEX_MEDIA_TYPE, Some(tag))]);
+    crate::archive::write_oci_dir(dir, &all_blobs(images, dir)?, &files, &top)
 }

@@ -312,14 +312,25 @@ pub const DIR_LAYOUT_VERSION: &str = "Directory Transport Version: 1.1\n";
 /// fail after that, `dir` is removed: a layout is whole or absent.
 pub fn write_dir_layout(dir: &std::path::Path, output: &ManifestOutput) -> Result<()> {
     let links = output.blobs(dir)?;
+    write_skopeo_dir(dir, &links, &[], &to_json(&output.manifest))
+}
+
+/// Writes a `dir:` layout into the new directory `dir`: `links` (hex digest, store file) as
+/// symlinks, `files` (name, bytes) as they are, `manifest` as `manifest.json`, and `version`.
+/// Should a write fail, `dir` is removed.
+pub(crate) fn write_skopeo_dir(dir: &std::path::Path, links: &[(String, String)], files: &[(String, Vec<u8>)], manifest: &[u8]) -> Result<()> {
     crate::output::new_dir(dir, |werr| {
-        for (hex, target) in &links {
+        for (hex, target) in links {
             let link = dir.join(hex);
+            // A blob two layers share is linked once.
             if !link.exists() {
                 std::os::unix::fs::symlink(target, &link).map_err(werr(link.clone()))?;
             }
         }
-        std::fs::write(dir.join("manifest.json"), to_json(&output.manifest)).map_err(werr(dir.join("manifest.json")))?;
+        for (name, bytes) in files {
+            std::fs::write(dir.join(name), bytes).map_err(werr(dir.join(name)))?;
+        }
+        std::fs::write(dir.join("manifest.json"), manifest).map_err(werr(dir.join("manifest.json")))?;
         std::fs::write(dir.join("version"), DIR_LAYOUT_VERSION).map_err(werr(dir.join("version")))
     })
 }

@@ -147,14 +147,6 @@ impl Perms {
             ))),
         }
     }
-
-    pub fn len(&self) -> usize {
-        self.rules.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
-    }
 }
 
 #[cfg(test)]
