@@ -1,6 +1,7 @@
 //! What users and machines do to builds: two images sharing layers built at once from one store,
 //! and builds killed with SIGKILL (nix-build and its builders) at random moments. Every build
-//! starts from nothing (a fresh `salt` of the example package set makes every package new).
+//! starts from nothing (a fresh `salt` of the example package set makes every package new). And
+//! an image built on a remote builder over `ssh-ng`, byte-identical to a local build.
 
 mod common;
 
@@ -134,4 +135,117 @@ fn builds_killed_at_random_moments_leave_nothing_broken() {
         let o = Command::new("nix-store").args(["--verify-path", &l]).output().unwrap();
         assert!(o.status.success(), "{l}: {}", String::from_utf8_lossy(&o.stderr));
     }
+}
+
+/// An sshd on a free loopback port, started for one test and stopped by its PID when dropped:
+/// its own host key, one client key allowed in, and a Nix store root of its own (a chroot
+/// store, so its builds run in the sandbox and share nothing with the local store).
+struct RemoteBuilder {
+    dir: tempfile::TempDir,
+    port: u16,
+    sshd: std::process::Child,
+}
+
+impl RemoteBuilder {
+    fn start() -> RemoteBuilder {
+        let dir = tempfile::Builder::new().prefix("remote-builder.").tempdir_in("/var/tmp").unwrap();
+        let d = dir.path();
+        for key in ["host_key", "client_key"] {
+            run(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", ""]).arg("-f").arg(d.join(key)));
+        }
+        fs::copy(d.join("client_key.pub"), d.join("authorized_keys")).unwrap();
+        // sshd refuses to start without its privilege separation directory.
+        fs::create_dir_all("/run/sshd").unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let config = format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {0}/host_key\nAuthorizedKeysFile {0}/authorized_keys\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nPidFile {0}/sshd.pid\n",
+            d.display()
+        );
+        fs::write(d.join("sshd_config"), config).unwrap();
+        // The remote daemon: no binary cache (there is no network), its own store root.
+        fs::write(d.join("remote-daemon"), "#!/bin/sh\nexec nix-daemon --option substituters '' \"$@\"\n").unwrap();
+        run(Command::new("chmod").arg("+x").arg(d.join("remote-daemon")));
+        let sshd = Command::new("/usr/sbin/sshd").args(["-D", "-e", "-f"]).arg(d.join("sshd_config")).stderr(fs::File::create(d.join("sshd.log")).unwrap()).spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "sshd did not listen: {}", fs::read_to_string(d.join("sshd.log")).unwrap_or_default());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        RemoteBuilder { dir, port, sshd }
+    }
+
+    /// The remote store as the local side names it in `--store`.
+    fn store(&self) -> String {
+        format!("local?root={}/store", self.dir.path().display())
+    }
+
+    /// The `--builders` line: this machine's system, the remote store and daemon in the URI.
+    fn builders(&self) -> String {
+        let d = self.dir.path().display();
+        format!("ssh-ng://root@127.0.0.1?remote-store=local%3Froot%3D{d}/store&remote-program={d}/remote-daemon x86_64-linux - 2 1")
+    }
+
+    /// How Nix's ssh reaches it.
+    fn ssh_opts(&self) -> String {
+        format!(
+            "-p {} -i {}/client_key -o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no -o LogLevel=ERROR",
+            self.port,
+            self.dir.path().display()
+        )
+    }
+}
+
+impl Drop for RemoteBuilder {
+    fn drop(&mut self) {
+        let _ = self.sshd.kill();
+        let _ = self.sshd.wait();
+        // The chroot store's files are read-only, as in any store.
+        let _ = Command::new("chmod").args(["-R", "u+w"]).arg(self.dir.path()).status();
+    }
+}
+
+/// An image whose every derivation is built on a remote builder (`ssh-ng://` to an sshd on
+/// 127.0.0.1 whose store is a separate root; `--max-jobs 0`, so nothing may build here): the
+/// layers are in the remote store, the image is right, and Nix rebuilding each derivation here
+/// gets the same bytes.
+#[test]
+fn an_image_built_on_a_remote_builder_is_byte_identical_to_a_local_build() {
+    let t = "an_image_built_on_a_remote_builder_is_byte_identical_to_a_local_build";
+    if !have_nix(t) || !common::have_tool("ssh-keygen", t) || !common::have_file(std::path::Path::new("/usr/sbin/sshd"), t) || !common::have_tool("sha256sum", t) {
+        return;
+    }
+    if !common::is_root() {
+        common::skip(t, "sshd logs in as root only when started by root");
+        return;
+    }
+    let remote = RemoteBuilder::start();
+    let expr = image(&format!("remote-{}", stamp()), r#"["hello", "busybox"]"#);
+    let o = nix_build_cmd(&expr)
+        .args(["--max-jobs", "0", "--builders", &remote.builders()])
+        .env("NIX_SSHOPTS", remote.ssh_opts())
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{log}");
+    blobs_match(&String::from_utf8_lossy(&o.stdout));
+    let eval = |what: &str| -> Vec<String> {
+        let v = run(Command::new("nix-instantiate").args(["--eval", "--strict", "--json", "--read-write-mode", "--option", "substituters", "", "--expr", &format!("let i = {expr}; in {what}")]).current_dir(repo())).stdout;
+        serde_json::from_slice(&v).unwrap()
+    };
+    let layers = eval("map (l: l.outPath) i.layers");
+    let built_remotely = log.lines().filter(|l| l.contains(" on 'ssh-ng://")).count();
+    let drvs = eval("[ i.drvPath i.grouping.drvPath i.customisationLayer.drvPath ] ++ map (l: l.drvPath) i.layers");
+    assert!(built_remotely >= drvs.len(), "{built_remotely} builds on the remote builder, expected every one of {}:\n{log}", drvs.len());
+    for l in &layers {
+        let o = Command::new("nix-store").args(["--store", &remote.store(), "--check-validity", l]).output().unwrap();
+        assert!(o.status.success(), "{l} is not in the remote store: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    // Here, with no remote builder: the same bytes.
+    let o = Command::new("nix-store")
+        .args(["--realise", "--check", "--max-jobs", "2", "--builders", "", "--option", "substituters", ""])
+        .args(&drvs)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "a local rebuild differs from the remote build: {}", String::from_utf8_lossy(&o.stderr));
+    eprintln!("{} derivations built on the remote builder ({} layers); each rebuilt here byte-identical", drvs.len(), layers.len());
 }

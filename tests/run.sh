@@ -8,9 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # Nix (2.8) for the image tests; busybox-static is the example package set's only builder; the
 # registry and its clients (skopeo, docker-registry, umoci, oci-image-tool), podman with runc,
-# Docker (docker.io) and containerd for the pull-and-run tests; GNU tar, zstd, openssl and
-# python3 for the other tests.
-packages=(nix-bin busybox-static skopeo docker-registry umoci oci-image-tool podman runc
+# Docker (docker.io) and containerd for the pull-and-run tests; sshd (openssh-server) for the
+# remote-builder test; GNU tar, zstd, openssl and python3 for the other tests.
+packages=(nix-bin busybox-static skopeo docker-registry umoci oci-image-tool podman runc openssh-server
           docker.io containerd zstd git tar openssl python3 python3-venv curl time bc ca-certificates)
 # Without them the tests that need them say SKIPPED, except under CI=true.
 if ! tools/need-packages.sh "${packages[@]}" && [ "${CI:-}" = true ]; then exit 1; fi
