@@ -10,9 +10,9 @@
 //!   blob as it is stored, compressed or not; the engines decompress while loading.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::compress::{Compression, LayerSink};
 use crate::error::{Error, Result};
@@ -63,6 +63,38 @@ impl IndexEntry {
             media_type: media_type.to_string(),
             size: d.size,
         }
+    }
+}
+
+/// What a load script holds after its `#!` line, as one line of JSON: the image
+/// (`manifest-output.json`) and the name it loads as. Run, the kernel passes the script to
+/// `layer-hash load-archive`, which reads this back.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoadScript {
+    pub manifest: PathBuf,
+    pub image_name: String,
+    pub tag: String,
+}
+
+impl LoadScript {
+    /// The script: `#!PROGRAM load-archive`, then this as JSON.
+    pub fn text(&self, program: &Path) -> Vec<u8> {
+        let mut text = format!("#!{} load-archive\n", program.display()).into_bytes();
+        text.extend(serde_json::to_vec(self).expect("serialises"));
+        text.push(b'\n');
+        text
+    }
+
+    /// The load script `path` holds (`bytes`).
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<LoadScript> {
+        let newline = bytes.iter().position(|&b| b == b'\n').unwrap_or(bytes.len());
+        let first = &bytes[..newline];
+        if !(first.starts_with(b"#!") && first.ends_with(b" load-archive")) {
+            return Err(Error::invalid(path, "not a load script: its first line should be `#!... load-archive`"));
+        }
+        let json = bytes.get(newline + 1..).unwrap_or_default();
+        serde_json::from_slice(json).map_err(|source| Error::Json { path: path.to_path_buf(), source })
     }
 }
 

@@ -72,20 +72,29 @@ struct Index<'a> {
 
 /// Reads the images, sorted by platform; checks one format and distinct platforms.
 pub fn read_images(files: &[PathBuf]) -> Result<(Format, Vec<Image>)> {
-    if files.is_empty() {
-        return Err(Error::Usage("an index needs at least one image".into()));
-    }
-    let mut images = Vec::with_capacity(files.len());
-    for f in files {
-        let output: ManifestOutput =
-            serde_json::from_slice(&crate::output::read_file(f)?).map_err(|source| Error::Json { path: f.clone(), source })?;
+    let read = crate::output::read_file;
+    let images = files.iter().map(|f| Image::read(f, &read(f)?, read)).collect::<Result<Vec<_>>>()?;
+    check_images(images)
+}
+
+impl Image {
+    /// The image whose manifest-output.json `file` holds (`bytes`); `read` reads the config it
+    /// names, for the platform.
+    pub fn read(file: &Path, bytes: &[u8], read: impl FnOnce(&Path) -> Result<Vec<u8>>) -> Result<Image> {
+        let output: ManifestOutput = serde_json::from_slice(bytes).map_err(|source| Error::Json { path: file.to_path_buf(), source })?;
         let config_hex = output.manifest.config.digest.trim_start_matches("sha256:");
-        let config_path = &output.layer_locations.get(config_hex).ok_or_else(|| Error::invalid(f, "no layerLocations entry for the config"))?.path;
-        let platform: Platform = serde_json::from_slice(&crate::output::read_file(Path::new(config_path))?)
-            .map_err(|source| Error::Json { path: config_path.into(), source })?;
+        let config_path = &output.layer_locations.get(config_hex).ok_or_else(|| Error::invalid(file, "no layerLocations entry for the config"))?.path;
+        let platform: Platform = serde_json::from_slice(&read(Path::new(config_path))?).map_err(|source| Error::Json { path: config_path.into(), source })?;
         let manifest_bytes = manifest::to_json(&output.manifest);
         let digests = digest_bytes(&manifest_bytes);
-        images.push(Image { file: f.clone(), output, manifest_bytes, digests, platform });
+        Ok(Image { file: file.to_path_buf(), output, manifest_bytes, digests, platform })
+    }
+}
+
+/// The images of one index, sorted by platform: at least one, one format, distinct platforms.
+pub fn check_images(mut images: Vec<Image>) -> Result<(Format, Vec<Image>)> {
+    if images.is_empty() {
+        return Err(Error::Usage("an index needs at least one image".into()));
     }
     let format_of = |i: &Image| Format::ALL.into_iter().find(|f| f.manifest_media_type() == i.output.manifest.media_type);
     let format = format_of(&images[0]).ok_or_else(|| Error::invalid(&images[0].file, "the manifest is neither Docker's nor OCI's"))?;

@@ -18,6 +18,7 @@ pub mod digest;
 pub mod error;
 pub mod graph;
 pub mod index;
+pub mod inputs;
 pub mod layering;
 pub mod manifest;
 pub mod output;

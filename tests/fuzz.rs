@@ -1,6 +1,7 @@
 //! A mutation fuzzer over every parser of the programs' inputs, in process: closure graphs (then
 //! grouped by every strategy), popularity, layer records, manifest-output.json, SBOM input
-//! (graph plus what evaluation knows), creation times and perms rules. Each starts from the real
+//! (graph plus what evaluation knows), creation times, perms rules, the builder attributes of
+//! each program and mode (as Nix writes them), load scripts, and an index's images and configs. Each starts from the real
 //! inputs kept in tests/fuzz-corpus/<parser>/ and applies 1 to 4 random edits (bit flips, bytes
 //! and JSON tokens inserted or replaced, ranges deleted or repeated, splices of two inputs).
 //!
@@ -12,14 +13,19 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use nix_image_layers::archive::LoadScript;
+use nix_image_layers::attrs::Attrs;
 use nix_image_layers::error::one_line;
 use nix_image_layers::graph::Closure;
+use nix_image_layers::index;
+use nix_image_layers::inputs::group_layers;
+use nix_image_layers::inputs::layer_hash::Mode;
 use nix_image_layers::layering::{self, Options, Strategy};
 use nix_image_layers::manifest::{BlobRecord, ManifestOutput};
 use nix_image_layers::perms::{PermSpec, Perms};
@@ -249,4 +255,80 @@ fn perms_rules() {
         Err(e) => Some(e.to_string()),
         Ok(specs) => err(Perms::new(&specs, &paths)),
     });
+}
+
+/// layer-hash as Nix runs it: the structured attributes of each mode's real derivations
+/// (tools/attrs-corpus.py writes them from the example images and an index) read into the mode.
+#[test]
+fn layer_hash_builder_attributes() {
+    let origin = Path::new(".attrs.json");
+    // The corpus holds every mode, each read without error.
+    use clap::CommandFactory;
+    let mut modes: BTreeSet<String> = nix_image_layers::inputs::layer_hash::Cli::command().get_subcommands().map(|c| c.get_name().to_string()).collect();
+    for (file, bytes) in corpus("attrs-layer-hash") {
+        Attrs::parse(origin, &bytes).and_then(|a| Mode::from_attrs(&a)).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        modes.remove(serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()["mode"].as_str().unwrap());
+    }
+    assert!(modes.is_empty(), "modes without an example in tests/fuzz-corpus/attrs-layer-hash: {modes:?}");
+    fuzz("attrs-layer-hash", 8, |b| err(Attrs::parse(origin, b).and_then(|a| Mode::from_attrs(&a))));
+}
+
+/// group-layers as Nix runs it: its derivation's attributes and graph, then the grouping they ask for.
+#[test]
+fn group_layers_builder_attributes() {
+    let origin = Path::new(".attrs.json");
+    fuzz("attrs-group-layers", 9, |b| {
+        let input = match group_layers::Input::from_attrs(origin, b) {
+            Err(e) => return Some(e.to_string()),
+            Ok(i) => i,
+        };
+        let closure = match Closure::parse(origin, b) {
+            Err(e) => return Some(e.to_string()),
+            Ok(c) => c,
+        };
+        // As the binary: a budget of 0 is an error there; a huge one is as good as the closure's size.
+        let opts = Options { budget: input.budget.clamp(1, 1000), popular_threshold: input.popular_threshold, big_threshold: input.big_threshold };
+        let layers = layering::group(&closure, &Popularity::none(), input.strategy, &opts).unwrap();
+        assert_eq!(layers.iter().map(|l| l.contents.len()).sum::<usize>(), closure.len());
+        None
+    });
+}
+
+/// What `load-archive` reads back from the script `load-script` wrote.
+#[test]
+fn load_scripts() {
+    fuzz("load-script", 10, |b| err(LoadScript::parse(Path::new("script"), b)));
+}
+
+/// An index's images: each manifest-output.json with the config it names (here a real one),
+/// beside a real arm64 image, then the index of them.
+#[test]
+fn index_inputs() {
+    let dir = common::repo().join("tests/fuzz-corpus");
+    let config = fs::read(dir.join("image-config/amd64-oci.json")).unwrap();
+    let arm = dir.join("index/arm64-oci.json");
+    let arm_config = fs::read(dir.join("image-config/arm64-oci.json")).unwrap();
+    fuzz("index", 11, |b| {
+        let image = match index::Image::read(Path::new("fuzz.json"), b, |_| Ok(config.clone())) {
+            Err(e) => return Some(e.to_string()),
+            Ok(i) => i,
+        };
+        let other = index::Image::read(&arm, &fs::read(&arm).unwrap(), |_| Ok(arm_config.clone())).unwrap();
+        match index::check_images(vec![image, other]) {
+            Err(e) => Some(e.to_string()),
+            Ok((format, images)) => {
+                let bytes = index::index_bytes(format, &images);
+                serde_json::from_slice::<serde_json::Value>(&bytes).unwrap();
+                None
+            }
+        }
+    });
+}
+
+/// The platform an index reads from each image's config.
+#[test]
+fn image_configs() {
+    let dir = common::repo().join("tests/fuzz-corpus");
+    let amd = fs::read(dir.join("index/amd64-oci.json")).unwrap();
+    fuzz("image-config", 12, |b| err(index::Image::read(Path::new("fuzz.json"), &amd, |_| Ok(b.to_vec())).and_then(|i| index::check_images(vec![i]))));
 }

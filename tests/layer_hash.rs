@@ -632,7 +632,9 @@ fn bad_records_configs_layouts_and_attributes_fail_naming_them_and_leave_nothing
     let layer = Command::new("tar").args(["-xOf", "archive.tar", &format!("{}/layer.tar", hexes[0])]).current_dir(p).output().unwrap();
     assert!(layer.status.success() && layer.stdout == fs::read(p.join("l.tar")).unwrap(), "the layer's blob, as stored");
     fs::write(p.join("not-a-script"), "#!/bin/sh\necho hi\n").unwrap();
-    fails_saying(&run(p, &[os("load-archive"), os("--out"), os("a2.tar"), os("not-a-script")]), &["not-a-script", "malformed JSON"], &[&p.join("a2.tar")]);
+    fails_saying(&run(p, &[os("load-archive"), os("--out"), os("a2.tar"), os("not-a-script")]), &["not-a-script", "not a load script"], &[&p.join("a2.tar")]);
+    fs::write(p.join("broken-script"), "#!x load-archive\n{\"manifest\": 1\n").unwrap();
+    fails_saying(&run(p, &[os("load-archive"), os("--out"), os("a2.tar"), os("broken-script")]), &["broken-script", "malformed JSON"], &[&p.join("a2.tar")]);
     fs::write(p.join("moved-script"), format!("#!x load-archive\n{{\"manifest\":\"{}\",\"imageName\":\"h\",\"tag\":\"t\"}}\n", p.join("moved.json").display())).unwrap();
     fails_saying(&run(p, &[os("load-archive"), os("--out"), os("a3.tar"), os("moved-script")]), &["gone.tar", "cannot read"], &[&p.join("a3.tar")]);
 }

@@ -1,397 +1,35 @@
 //! `layer-hash`: the byte work of an image: layer tarballs hashed in one pass, the image config
 //! and the registry manifest.
 //!
-//! Its input is one enum, [`Mode`]: a subcommand from a shell, or, run as a Nix builder with no
-//! arguments, the structured attribute `mode` and that mode's attributes, read into the same
-//! enum. All the work is in the library (`tarball`, `digest`, `manifest`); this file gathers
-//! inputs and reports.
+//! Its input is one enum, `inputs::layer_hash::Mode`: a subcommand from a shell, or, run as a
+//! Nix builder with no arguments, the structured attribute `mode` and that mode's attributes,
+//! read into the same enum. All the work is in the library (`tarball`, `digest`, `manifest`);
+//! this file runs the mode and reports.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::Parser;
+use nix_image_layers::accounts;
+use nix_image_layers::archive::LoadScript;
 use nix_image_layers::attrs::{self, Attrs};
+use nix_image_layers::compress::LayerDigests;
+use nix_image_layers::customisation::{self, Declarations};
 use nix_image_layers::digest::digest_file;
-use nix_image_layers::layering::human_size;
-use nix_image_layers::accounts::{self, Group, User};
-use nix_image_layers::compress::{Compression, LayerDigests};
-use nix_image_layers::created::Created;
-use nix_image_layers::customisation::{self, Declarations, DirSpec};
 use nix_image_layers::index;
+use nix_image_layers::inputs::layer_hash::{
+    BlobArgs, Cli, CustomisationArgs, HashArgs, IndexArgs, IndexOciLayoutArgs, LayerArgs, LayoutArgs, LoadArchiveArgs,
+    LoadScriptArgs, ManifestArgs, Mode, OciLayoutArgs, SbomArgs, TextArgs,
+};
+use nix_image_layers::layering::human_size;
 use nix_image_layers::manifest::{self, BlobRecord, Format, ImageMeta};
+use nix_image_layers::output::{read_file, write_output};
 use nix_image_layers::perms::PermSpec;
 use nix_image_layers::referrers::Attachment;
-use nix_image_layers::sbom::{Bom, Known, Subject};
-use nix_image_layers::output::{read_file, write_output};
-use nix_image_layers::tarball::{self, DEFAULT_MTIME};
+use nix_image_layers::sbom::{Bom, Subject};
+use nix_image_layers::tarball;
 use nix_image_layers::{Error, Result};
-
-/// Write deterministic image layers hashed in one pass, and the image's config and manifest.
-///
-/// Run with no arguments inside a Nix build with `__structuredAttrs = true`, the attribute `mode`
-/// names the subcommand below, and each of its flags and arguments is the attribute of its name
-/// in camelCase (`paths`, `storeDir`, `imageConfig`, ...); files it writes (`out`, `record`,
-/// `config`) are the derivation's outputs of those names.
-#[derive(Parser)]
-#[command(version, verbatim_doc_comment)]
-struct Cli {
-    #[command(subcommand)]
-    mode: Mode,
-}
-
-/// What layer-hash does: one subcommand on the command line, one `mode` as a builder; each
-/// mode's inputs are one struct that both front ends fill.
-#[derive(Subcommand)]
-enum Mode {
-    /// Write the layer of some store paths and print its {"sha256", "md5", "size"}
-    Layer(LayerArgs),
-    /// Write the customisation layer: the symlinkJoin of CONTENTS at / (first listed wins)
-    Customisation(CustomisationArgs),
-    /// Write the image config and manifest-output.json from layer records, bottom layer first
-    Manifest(ManifestArgs),
-    /// Lay an image out in skopeo's dir: format (manifest.json, version, blobs as symlinks)
-    Layout(LayoutArgs),
-    /// Lay an image out as an OCI image layout (oci-layout, index.json, blobs as symlinks)
-    OciLayout(OciLayoutArgs),
-    /// Write an executable that streams the image as a `docker load` archive (see load-archive)
-    LoadScript(LoadScriptArgs),
-    /// Write the `docker load` archive of the image a load-script names (run by the script)
-    LoadArchive(LoadArchiveArgs),
-    /// Write the index (or Docker manifest list) of images of several platforms, and its dir: layout
-    Index(IndexArgs),
-    /// Lay an index out as an OCI image layout (index.json naming the index, tagged)
-    IndexOciLayout(IndexOciLayoutArgs),
-    /// Write the image's SBOMs (SPDX 2.3 and CycloneDX 1.6) from its closure graph into a directory
-    Sbom(SbomArgs),
-    /// Write TEXT to a file (so that even an error result needs no stdenv)
-    Text(TextArgs),
-    /// Write [{size, sha256, md5, path}] of existing files
-    Hash(HashArgs),
-}
-
-/// Where a layer's blob and record go, and how it is written: the same for both kinds of layer.
-/// As a builder it is read from the same attributes as the rest of the mode's inputs, but on its
-/// own (see [`Mode::from_attrs`]): serde's `flatten` would lose the attribute names in errors.
-#[derive(Args, serde::Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct BlobArgs {
-    /// The tarball to write
-    #[arg(long, value_name = "FILE")]
-    out: PathBuf,
-    /// Also write the layer's record {size, sha256, md5, path} to this file
-    #[arg(long, value_name = "FILE")]
-    #[serde(default)]
-    record: Option<PathBuf>,
-    /// How the layer is stored: none (the tar itself, as Nixery (2019)), gzip or zstd
-    #[arg(long, default_value = "gzip")]
-    #[serde(default)]
-    compression: Compression,
-    /// The mtime of every entry, in seconds since the epoch
-    #[arg(long, default_value_t = DEFAULT_MTIME)]
-    #[serde(default = "default_mtime")]
-    mtime: u64,
-}
-
-#[derive(Args, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct LayerArgs {
-    #[command(flatten)]
-    #[serde(skip)]
-    blob: BlobArgs,
-    /// The store directory [default: $NIX_STORE_DIR, else /nix/store]
-    #[arg(long, value_name = "DIR")]
-    #[serde(default)]
-    store_dir: Option<PathBuf>,
-    /// Owner and mode for store contents, as JSON: [{"path", "regex", "mode", "uid", "gid"}]
-    #[arg(long, value_name = "JSON", default_value = "[]")]
-    #[serde(default)]
-    perms: Json<Vec<PermSpec>>,
-    /// Store paths to pack (direct children of the store directory)
-    #[arg(required = true)]
-    paths: Vec<PathBuf>,
-}
-
-#[derive(Args, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CustomisationArgs {
-    #[command(flatten)]
-    #[serde(skip)]
-    blob: BlobArgs,
-    /// Accounts for /etc/passwd and /etc/shadow, as JSON: [{"name", "uid", "gid", "home", "shell", "description"}]
-    #[arg(long, value_name = "JSON", default_value = "[]")]
-    #[serde(default)]
-    users: Json<Vec<User>>,
-    /// Groups for /etc/group, as JSON: [{"name", "gid", "members"}]
-    #[arg(long, value_name = "JSON", default_value = "[]")]
-    #[serde(default)]
-    groups: Json<Vec<Group>>,
-    /// Directories to create, as JSON: [{"path", "mode", "uid", "gid"}]
-    #[arg(long, value_name = "JSON", default_value = "[]")]
-    #[serde(default)]
-    dirs: Json<Vec<DirSpec>>,
-    /// Top-level contents of the image, in priority order
-    #[serde(default)]
-    contents: Vec<PathBuf>,
-}
-
-#[derive(Args, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ManifestArgs {
-    /// Where manifest-output.json goes; `-` is stdout
-    #[arg(long, value_name = "FILE")]
-    out: PathBuf,
-    /// Where the image config goes
-    #[arg(long, value_name = "FILE")]
-    config: PathBuf,
-    /// The config's path as layerLocations should name it [default: --config, made absolute]
-    #[arg(long, value_name = "PATH")]
-    #[serde(default)]
-    config_path: Option<String>,
-    /// The Nix system of the image (x86_64-linux, aarch64-linux, ...)
-    #[arg(long, value_name = "SYSTEM")]
-    image_system: String,
-    /// The manifest format, which decides the media types: docker (Docker Image Manifest V2
-    /// schema 2) or oci; zstd layers need oci
-    #[arg(long, default_value = "docker")]
-    #[serde(default)]
-    format: Format,
-    /// The image config's `config` object as JSON (Cmd, Env, ...)
-    #[arg(long, value_name = "JSON", default_value = "{}")]
-    #[serde(default)]
-    image_config: ImageConfig,
-    /// The config's `created`: RFC 3339, or seconds since the epoch [default: none, as Nixery (2019)]
-    #[arg(long, value_name = "TIME")]
-    #[serde(default)]
-    created: Option<Created>,
-    /// Each layer's history entry (`created_by`), bottom first: once per layer, or not at all
-    #[arg(long = "history", value_name = "TEXT")]
-    #[serde(default)]
-    history: Vec<String>,
-    /// OCI manifest annotations, as a JSON object of strings
-    #[arg(long, value_name = "JSON", default_value = "{}")]
-    #[serde(default)]
-    annotations: Json<BTreeMap<String, String>>,
-    /// Files holding a layer record {size, sha256, md5, path}, or a list of them
-    #[arg(required = true)]
-    layers: Vec<PathBuf>,
-}
-
-#[derive(Args, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct LayoutArgs {
-    /// manifest-output.json of the image
-    #[arg(long, value_name = "FILE")]
-    manifest: PathBuf,
-    /// The directory to create
-    #[arg(long, value_name = "DIR")]
-    out: PathBuf,
-}
-
-#[derive(Args, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct OciLayoutArgs {
-    /// manifest-output.json of the image
-    #[arg(long, value_name = "FILE")]
-    manifest: PathBuf,
-    /// The tag, as index.json's org.opencontainers.image.ref.name
-    #[arg(long)]
-    tag: String,
-    /// A directory of SBOMs (spdx.json, cyclonedx.json) to attach as artifacts whose subject is the image
-    #[arg(long, value_name = "DIR")]
-    #[serde(default)]
-    sbom: Option<PathBuf>,
-    /// The directory to create
-    #[arg(long, value_name = "DIR")]
-    out: PathBuf,
-}
-
-/// What a load script holds after its `#!` line: the image and the name it loads as.
-#[derive(Args, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct LoadScriptArgs {
-    /// manifest-output.json of the image
-    #[arg(long, value_name = "FILE")]
-    manifest: PathBuf,
-    /// The repository name the image loads as (`name` of build-image.nix)
-    #[arg(long)]
-    image_name: String,
-    /// The tag it loads as
-    #[arg(long)]
-    tag: String,
-    /// The script to write
-    #[arg(long, value_name = "FILE")]
-    #[serde(skip_serializing)]
-    out: PathBuf,
-}
-
-#[derive(Args, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct LoadArchiveArgs {
-    /// Where the archive goes; `-` is stdout
-    #[arg(long, value_name = "FILE", default_value = "-")]
-    #[serde(default = "stdout")]
-    out: PathBuf,
-    /// A script load-script wrote (the kernel passes it when the script runs)
-    script: PathBuf,
-}
-
-#[derive(Args, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct IndexArgs {
-    /// Where the index goes
-    #[arg(long, value_name = "FILE")]
-    out: PathBuf,
-    /// Also lay the index out in skopeo's dir: format in this new directory
-    #[arg(long, value_name = "DIR")]
-    #[serde(default)]
-    layout: Option<PathBuf>,
-    /// Each image's manifest-output.json (one format, distinct platforms)
-    #[arg(required = true)]
-    manifests: Vec<PathBuf>,
-}
-
-#[derive(Args, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct IndexOciLayoutArgs {
-    /// The tag, as index.json's org.opencontainers.image.ref.name
-    #[arg(long)]
-    tag: String,
-    /// The directory to create
-    #[arg(long, value_name = "DIR")]
-    out: PathBuf,
-    /// Each image's manifest-output.json (OCI format, distinct platforms)
-    #[arg(required = true)]
-    manifests: Vec<PathBuf>,
-}
-
-#[derive(Args, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SbomArgs {
-    /// Structured attributes with `exportReferencesGraph.graph` (the roots) and Nix's `graph`
-    /// [builder: its own attributes file]
-    #[arg(long, value_name = "FILE")]
-    #[serde(skip)]
-    graph: PathBuf,
-    /// The image name the documents describe
-    #[arg(long)]
-    image_name: String,
-    /// The documents' creation time: RFC 3339, or seconds since the epoch
-    #[arg(long, value_name = "TIME", default_value = "1")]
-    #[serde(default = "epoch_start")]
-    created: Created,
-    /// What evaluation knows of store paths, as JSON: {"/nix/store/...": {"licenses": [{"spdxId", "name"}], "purls": [...]}}
-    #[arg(long, value_name = "JSON", default_value = "{}")]
-    #[serde(default)]
-    meta: Json<BTreeMap<String, Known>>,
-    /// The directory to create, with spdx.json and cyclonedx.json
-    #[arg(long, value_name = "DIR")]
-    out: PathBuf,
-}
-
-fn epoch_start() -> Created {
-    Created::Epoch(DEFAULT_MTIME)
-}
-
-#[derive(Args, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TextArgs {
-    /// The file to write; `-` is stdout
-    #[arg(long, value_name = "FILE")]
-    out: PathBuf,
-    text: String,
-}
-
-#[derive(Args, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct HashArgs {
-    /// Where the records go; `-` is stdout
-    #[arg(long, value_name = "FILE", default_value = "-")]
-    #[serde(default = "stdout")]
-    out: PathBuf,
-    #[arg(required = true)]
-    files: Vec<PathBuf>,
-}
-
-impl Mode {
-    /// The mode a builder's attribute `mode` names (a subcommand's name), with its inputs.
-    fn from_attrs(a: &Attrs) -> Result<Mode> {
-        #[derive(serde::Deserialize)]
-        struct Tag {
-            mode: String,
-        }
-        Ok(match a.input::<Tag>()?.mode.as_str() {
-            "layer" => Mode::Layer(LayerArgs { blob: a.input()?, ..a.input()? }),
-            "customisation" => Mode::Customisation(CustomisationArgs { blob: a.input()?, ..a.input()? }),
-            "manifest" => Mode::Manifest(a.input()?),
-            "layout" => Mode::Layout(a.input()?),
-            "oci-layout" => Mode::OciLayout(a.input()?),
-            "load-script" => Mode::LoadScript(a.input()?),
-            "load-archive" => Mode::LoadArchive(a.input()?),
-            "index" => Mode::Index(a.input()?),
-            "index-oci-layout" => Mode::IndexOciLayout(a.input()?),
-            "sbom" => Mode::Sbom(SbomArgs { graph: a.path().to_path_buf(), ..a.input()? }),
-            "text" => Mode::Text(a.input()?),
-            "hash" => Mode::Hash(a.input()?),
-            other => {
-                let known: Vec<String> = Cli::command().get_subcommands().map(|c| c.get_name().to_string()).collect();
-                return Err(Error::Invalid { path: a.path().to_path_buf(), what: format!("attribute `mode` is `{other}`; expected one of {}", known.join(", ")) });
-            }
-        })
-    }
-}
-
-fn default_mtime() -> u64 {
-    DEFAULT_MTIME
-}
-
-fn stdout() -> PathBuf {
-    PathBuf::from("-")
-}
-
-/// A structured input: JSON text on the command line, the attribute's value as a builder.
-#[derive(Clone, Default)]
-struct Json<T>(T);
-
-impl<T: serde::de::DeserializeOwned> std::str::FromStr for Json<T> {
-    type Err = String;
-
-    fn from_str(text: &str) -> std::result::Result<Json<T>, String> {
-        serde_json::from_str(text).map(Json).map_err(|e| e.to_string())
-    }
-}
-
-impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Json<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Json<T>, D::Error> {
-        T::deserialize(d).map(Json)
-    }
-}
-
-/// The image config's `config` object: JSON text on the command line, an attribute set as a
-/// builder; an object either way.
-#[derive(Clone, Default)]
-struct ImageConfig(serde_json::Map<String, serde_json::Value>);
-
-impl std::str::FromStr for ImageConfig {
-    type Err = String;
-
-    fn from_str(text: &str) -> std::result::Result<ImageConfig, String> {
-        match serde_json::from_str(text) {
-            Ok(serde_json::Value::Object(m)) => Ok(ImageConfig(m)),
-            _ => Err(format!("expected a JSON object, got {text}")),
-        }
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for ImageConfig {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<ImageConfig, D::Error> {
-        match serde_json::Value::deserialize(d)? {
-            serde_json::Value::Object(m) => Ok(ImageConfig(m)),
-            other => Err(serde::de::Error::custom(format!("should be an attribute set (a JSON object), not {other}"))),
-        }
-    }
-}
 
 fn main() -> ExitCode {
     let mode = if std::env::args_os().len() == 1 && attrs::present() {
@@ -544,32 +182,21 @@ fn read_manifest_output(manifest_file: &Path) -> Result<manifest::ManifestOutput
 }
 
 /// The script is `#!<this program> load-archive` and, on the next line, the image and name as
-/// JSON: run, the kernel starts this program with the script's path, and nothing else is needed
-/// (no shell), nothing copied into the store.
+/// JSON ([`LoadScript`]): run, the kernel starts this program with the script's path, and nothing
+/// else is needed (no shell), nothing copied into the store.
 fn load_script(args: &LoadScriptArgs) -> Result<()> {
     read_manifest_output(&args.manifest)?;
     let exe = std::env::current_exe().map_err(|source| Error::Read { path: "/proc/self/exe".into(), source })?;
-    let mut text = format!("#!{} load-archive\n", exe.display()).into_bytes();
-    text.extend(serde_json::to_vec(args).expect("serialises"));
-    text.push(b'\n');
-    write_output(&args.out, &text)?;
+    let script = LoadScript { manifest: args.manifest.clone(), image_name: args.image_name.clone(), tag: args.tag.clone() };
+    write_output(&args.out, &script.text(&exe))?;
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&args.out, std::fs::Permissions::from_mode(0o555)).map_err(|source| Error::Write { path: args.out.clone(), source })?;
     eprintln!("wrote {}: run it to stream {}:{} to docker load or podman load", args.out.display(), args.image_name, args.tag);
     Ok(())
 }
 
-fn load_archive(script: &Path, out: &Path) -> Result<()> {
-    let text = read_file(script)?;
-    let json = text.splitn(2, |&b| b == b'\n').nth(1).unwrap_or_default();
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Script {
-        manifest: PathBuf,
-        image_name: String,
-        tag: String,
-    }
-    let s: Script = serde_json::from_slice(json).map_err(|source| Error::Json { path: script.to_path_buf(), source })?;
+fn load_archive(script_file: &Path, out: &Path) -> Result<()> {
+    let s = LoadScript::parse(script_file, &read_file(script_file)?)?;
     let output = read_manifest_output(&s.manifest)?;
     let write = |file| nix_image_layers::archive::write_load_archive(file, &output, &s.image_name, &s.tag, &s.manifest);
     let bytes = if out == Path::new("-") {
@@ -662,24 +289,4 @@ fn json_line<T: serde::Serialize>(v: &T) -> Vec<u8> {
     let mut bytes = serde_json::to_vec(v).expect("serialises");
     bytes.push(b'\n');
     bytes
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Every subcommand is a builder mode of the same name: no mode exists in one front end only.
-    #[test]
-    fn every_subcommand_is_a_builder_mode() {
-        let d = tempfile::tempdir().unwrap();
-        for sub in Cli::command().get_subcommands() {
-            let name = sub.get_name();
-            let path = d.path().join("attrs.json");
-            std::fs::write(&path, format!(r#"{{"mode": "{name}"}}"#)).unwrap();
-            let a = Attrs::load(&path).unwrap();
-            // Missing attributes, but a known mode: the error names an attribute, not the mode.
-            let e = Mode::from_attrs(&a).err().map(|e| e.to_string()).unwrap_or_default();
-            assert!(!e.contains("attribute `mode`"), "{name}: {e}");
-        }
-    }
 }
