@@ -14,6 +14,8 @@ shared=$(cd ../shared && pwd)
 work=${WORK:-/var/tmp/image-build-bench}
 mkdir -p "$work"
 nixopts=(--option substituters '')
+# shellcheck source=benches/common.sh
+. "$repo/benches/common.sh"
 
 # The closure (about a minute the first time; the corpus is rescanned each time, as host files
 # change), and a second one where one package, python3.8-requests, is rebuilt: an extra
@@ -33,11 +35,7 @@ for v in ankisyncd changed; do
   nix-build "${nixopts[@]}" --max-jobs 2 "$work/$v.nix" -o "$work/closure-$v" >/dev/null 2>&1
 done
 
-# Our programs, static, as build-image.nix's `tools`.
-host=$(rustc -vV | sed -n 's/^host: //p')
-RUSTFLAGS='-C target-feature=+crt-static' cargo build --quiet --release --target "$host" --target-dir target/static --bin group-layers --bin layer-hash
-mkdir -p "$work/tools/bin"
-cp "target/static/$host/release/group-layers" "target/static/$host/release/layer-hash" "$work/tools/bin/"
+static_tools
 
 ours() {  # $1: closure file
   nix-build "${nixopts[@]}" "$repo/build-image.nix" --arg pkgs '{ }' --arg tools "$work/tools" --argstr name ankisyncd \
@@ -45,20 +43,6 @@ ours() {  # $1: closure file
 }
 seed() {
   nix-build "${nixopts[@]}" "$shared/tools/seed-harness/run.nix" --arg closure "$1" -o "$work/seed-result"
-}
-# Every image output of both pipelines (never the closure or the stand-ins), referrers included.
-clean() {
-  rm -f "$work/ours-result" "$work/seed-result"
-  local outs
-  outs=$(ls /nix/store | grep -v '\.drv$' | grep -E -- '-(manifest-output\.json(-config)?|fs-layer-list\.json|bulk-layers|layer\.tar(\.gz|\.zst)?(-record)?|[^/]*grouped-layers\.json(-explain)?|customisation-layer\.tar(\.gz|\.zst)?(-record)?|seed-baseline-config\.json|config-meta|[^/]*-(image|oci|index-oci)-layout|[^/]*-index\.json(-layout)?|[^/]*-stream|[^/]*-sbom)$' | sed 's|^|/nix/store/|' || true)
-  if [ -n "$outs" ] && ! nix-store --delete --ignore-liveness $outs >/dev/null 2>"$work/clean.log"; then
-    echo "image-build.sh: could not delete the image outputs (are other builds running?):" >&2; tail -3 "$work/clean.log" >&2; return 1
-  fi
-  sync
-}
-timed() {
-  local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null 2>"$work/log" || { cat "$work/log" >&2; return 1; }; t1=$(date +%s.%N)
-  echo "$t1 - $t0" | bc -l
 }
 median() { sort -n | sed -n "$(( (RUNS + 1) / 2 ))p"; }
 

@@ -25,6 +25,7 @@ pub mod output;
 pub mod perms;
 pub mod popularity;
 pub mod referrers;
+pub mod report;
 pub mod research;
 pub mod sbom;
 pub mod tarball;

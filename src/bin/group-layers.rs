@@ -18,10 +18,14 @@ use nix_image_layers::popularity::Popularity;
 use nix_image_layers::{Error, Result};
 
 fn main() -> ExitCode {
+    let start = std::time::Instant::now();
     let result = if std::env::args_os().len() == 1 && attrs::present() { from_builder() } else { Ok((Input::parse(), None)) }
         .and_then(|(input, graph_bytes)| run(input, graph_bytes));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            nix_image_layers::report::finished("group-layers", start);
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("group-layers: error: {}", nix_image_layers::error::one_line(&e.to_string()));
             ExitCode::FAILURE

@@ -32,13 +32,17 @@ use nix_image_layers::tarball;
 use nix_image_layers::{Error, Result};
 
 fn main() -> ExitCode {
+    let start = std::time::Instant::now();
     let mode = if std::env::args_os().len() == 1 && attrs::present() {
         Attrs::load(&attrs::default_path()).and_then(|a| Mode::from_attrs(&a))
     } else {
         Ok(Cli::parse().mode)
     };
     match mode.and_then(run) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            nix_image_layers::report::finished("layer-hash", start);
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("layer-hash: error: {}", nix_image_layers::error::one_line(&e.to_string()));
             ExitCode::FAILURE
