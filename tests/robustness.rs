@@ -86,7 +86,8 @@ fn two_images_sharing_layers_build_at_once_and_share_the_work() {
 }
 
 /// A build killed (SIGKILL to nix-build and every builder) at random moments, ROUNDS times
-/// (default 4): afterwards no image output is registered but broken (`nix-store --verify-path`),
+/// (default 4): afterwards no image output is registered but broken (`nix-store --verify-path`,
+/// and `nix-store --verify --check-contents` of the whole store at the end),
 /// the build completes, and Nix rebuilding each derivation gets the same bytes.
 #[test]
 fn builds_killed_at_random_moments_leave_nothing_broken() {
@@ -135,6 +136,10 @@ fn builds_killed_at_random_moments_leave_nothing_broken() {
         let o = Command::new("nix-store").args(["--verify-path", &l]).output().unwrap();
         assert!(o.status.success(), "{l}: {}", String::from_utf8_lossy(&o.stderr));
     }
+    // And the whole store: every valid path's contents hash to what the database holds.
+    let o = Command::new("nix-store").args(["--verify", "--check-contents"]).output().unwrap();
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && !log.contains("was modified") && !log.contains("error"), "nix-store --verify --check-contents after the kills: {log}");
 }
 
 /// An sshd on a free loopback port, started for one test and stopped by its PID when dropped:

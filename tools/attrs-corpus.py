@@ -15,16 +15,8 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = os.path.join(ROOT, "target/nix-test-tools")
-IMAGE = """(let pkgs = import ./examples/pkgs.nix {{ }}; in import ./build-image.nix {{
-  inherit pkgs; tools = {tools}; name = "contents"; tag = "v1"; packages = ''["busybox", "hello"]'';
-  format = "{fmt}"; {extra}
-  imageConfig = {{ Cmd = [ "${{pkgs.hello}}/bin/hello" ]; User = "app"; }};
-  users.app = {{ uid = 1000; }};
-  groups.staff = {{ gid = 2000; members = [ "app" ]; }};
-  dirs = [ {{ path = "/var/lib/app"; user = "app"; group = "staff"; mode = "0770"; }} ];
-  labels = {{ "org.example.team" = "images"; }};
-  perms = [ {{ path = pkgs.hello; regex = "bin/hello"; mode = "0750"; gid = 1000; }} ];
-  created = "2024-05-01T12:00:00Z";
+IMAGE = """(import ./tests/nix/contents-image.nix {{
+  tools = {tools}; packages = ''["busybox", "hello"]''; format = "{fmt}"; {extra}
 }})"""
 
 

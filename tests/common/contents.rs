@@ -9,25 +9,14 @@ use std::process::Command;
 use super::{nix_build, repo, run};
 
 pub const HELLO: &str = "Hello from libgreeting 1.0, and hello, world!";
+/// `created` of tests/nix/contents-image.nix.
 pub const CREATED: &str = "2024-05-01T12:00:00Z";
 
-/// The image with every content argument, `attr` of it (`.stream`, `.layout`, or empty), as a
-/// Nix expression.
+/// The image with every content argument (tests/nix/contents-image.nix), with `more` (argument
+/// bindings such as `format = "oci";`), `attr` of it (`.stream`, `.layout`, or empty), as a Nix
+/// expression.
 pub fn expr(tools: &Path, more: &str, attr: &str) -> String {
-    format!(
-        r#"(let pkgs = import ./examples/pkgs.nix {{ }}; in import ./build-image.nix {{
-          inherit pkgs; tools = {tools}; name = "contents"; tag = "v1"; packages = ''["busybox"]'';
-          imageConfig = {{ Cmd = [ "${{pkgs.hello}}/bin/hello" ]; User = "app"; }};
-          users.app = {{ uid = 1000; }};
-          groups.staff = {{ gid = 2000; members = [ "app" ]; }};
-          dirs = [ {{ path = "/var/lib/app"; user = "app"; group = "staff"; mode = "0770"; }} ];
-          labels = {{ "org.example.team" = "images"; }};
-          perms = [ {{ path = pkgs.hello; regex = "bin/hello"; mode = "0750"; gid = 1000; }} ];
-          created = "{CREATED}";
-          {more}
-        }}){attr}"#,
-        tools = tools.display()
-    )
+    format!("(import ./tests/nix/contents-image.nix {{ tools = {}; {more} }}){attr}", tools.display())
 }
 
 /// hello's store path in the example package set.
