@@ -9,10 +9,20 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
 use common::{have_nix, nix_build, repo, run, static_tools};
 use nix_image_layers::manifest::ManifestOutput;
+
+/// The tests of this file build at the same time, except while one checks the whole store:
+/// `nix-store --verify` (Nix 2.8) lists the store directory, then reads the valid paths, and drops
+/// from the database any path created in between as one that "disappeared", so it runs alone.
+static STORE: RwLock<()> = RwLock::new(());
+
+fn building() -> RwLockReadGuard<'static, ()> {
+    STORE.read().unwrap_or_else(PoisonError::into_inner)
+}
 
 fn stamp() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
@@ -57,6 +67,7 @@ fn two_images_sharing_layers_build_at_once_and_share_the_work() {
     if !have_nix(t) || !common::have_tool("sha256sum", t) {
         return;
     }
+    let _building = building();
     let salt = format!("concurrent-{}", stamp());
     let (a, b) = (image(&salt, r#"["hello", "busybox"]"#), image(&salt, r#"["hello", "xorg.xev"]"#));
     let children: Vec<_> = [&a, &b].iter().map(|e| nix_build_cmd(e).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()).collect();
@@ -95,6 +106,7 @@ fn builds_killed_at_random_moments_leave_nothing_broken() {
     if !have_nix(t) || !common::have_tool("sha256sum", t) {
         return;
     }
+    let building = building();
     let rounds: usize = std::env::var("ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(4);
     let salt = format!("killed-{}", stamp());
     let expr = image(&salt, r#"["hello", "oddities", "xorg.xev", "busybox"]"#);
@@ -137,6 +149,8 @@ fn builds_killed_at_random_moments_leave_nothing_broken() {
         assert!(o.status.success(), "{l}: {}", String::from_utf8_lossy(&o.stderr));
     }
     // And the whole store: every valid path's contents hash to what the database holds.
+    drop(building);
+    let _alone = STORE.write().unwrap_or_else(PoisonError::into_inner);
     let o = Command::new("nix-store").args(["--verify", "--check-contents"]).output().unwrap();
     let log = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success() && !log.contains("was modified") && !log.contains("error"), "nix-store --verify --check-contents after the kills: {log}");
@@ -223,6 +237,7 @@ fn an_image_built_on_a_remote_builder_is_byte_identical_to_a_local_build() {
         common::skip(t, "sshd logs in as root only when started by root");
         return;
     }
+    let _building = building();
     let remote = RemoteBuilder::start();
     let expr = image(&format!("remote-{}", stamp()), r#"["hello", "busybox"]"#);
     let o = nix_build_cmd(&expr)
