@@ -19,7 +19,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 # without it they say SKIPPED (and fail under CI=true).
 arm64=target/arm64-busybox/bin
 if [ ! -x "$arm64/busybox" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  tmp=$(mktemp -d) && chmod 755 "$tmp"   # apt downloads as _apt
+  tmp=$(mktemp -d) && { chown _apt "$tmp" 2>/dev/null || chmod 777 "$tmp"; }   # apt downloads as _apt, into it
   { dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64; } &&
     apt-get update -q >/dev/null && (cd "$tmp" && apt-get download -q busybox-static:arm64 >/dev/null) &&
     dpkg-deb -x "$tmp"/busybox-static_*_arm64.deb "$tmp/x" && mkdir -p "$arm64" && cp "$tmp/x/bin/busybox" "$arm64/" \

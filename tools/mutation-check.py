@@ -213,6 +213,27 @@ MUTATIONS = [
      "(filter (p: elemAt systems (head p) == elemAt systems (elemAt p 1)) (pairs systems));",
      "(filter (p: false) (pairs systems));",
      ["--test", "index", "index_arguments"]),
+    # --- rough use (issue 21) --------------------------------------------------------------------
+    ("a builder mode missing from Mode::from_attrs",
+     "src/inputs/layer_hash.rs",
+     '            "sbom" => Mode::Sbom(SbomArgs { graph: a.path().to_path_buf(), ..a.input()? }),',
+     "",
+     ["--lib", "--test", "fuzz", "layer_hash_builder_attributes"]),
+    ("load-archive takes any file for a load script",
+     "src/archive.rs",
+     '        if !(first.starts_with(b"#!") && first.ends_with(b" load-archive")) {',
+     "        if false {",
+     ["--test", "layer_hash", "bad_records"]),
+    ("peak memory read as the memory held now (VmRSS), not the peak",
+     "src/report.rs",
+     'find_map(|l| l.strip_prefix("VmHWM:"))',
+     'find_map(|l| l.strip_prefix("VmRSS:"))',
+     ["--lib", "peak_memory"]),
+    ("the remote-builder test lets the layers build locally",
+     "tests/robustness.rs",
+     '.args(["--max-jobs", "0", "--builders", &remote.builders()])',
+     '.args(["--max-jobs", "2", "--builders", &remote.builders()])',
+     ["--test", "robustness", "remote_builder"]),
 ]
 
 
