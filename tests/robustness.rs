@@ -96,10 +96,11 @@ fn two_images_sharing_layers_build_at_once_and_share_the_work() {
     }
 }
 
-/// A build killed (SIGKILL to nix-build and every builder) at random moments, ROUNDS times
-/// (default 4): afterwards no image output is registered but broken (`nix-store --verify-path`,
-/// and `nix-store --verify --check-contents` of the whole store at the end),
-/// the build completes, and Nix rebuilding each derivation gets the same bytes.
+/// Builds killed (SIGKILL to nix-build and every builder) at a random moment, ROUNDS times
+/// (default 4), each round a new image from nothing (its own `salt`): afterwards no output is
+/// registered but broken (`nix-store --verify-path`), the build then completes, and Nix
+/// rebuilding each derivation gets the same bytes; at the end, `nix-store --verify
+/// --check-contents` of the whole store is clean.
 #[test]
 fn builds_killed_at_random_moments_leave_nothing_broken() {
     let t = "builds_killed_at_random_moments_leave_nothing_broken";
@@ -109,14 +110,19 @@ fn builds_killed_at_random_moments_leave_nothing_broken() {
     let building = building();
     let rounds: usize = std::env::var("ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(4);
     let salt = format!("killed-{}", stamp());
-    let expr = image(&salt, r#"["hello", "oddities", "xorg.xev", "busybox"]"#);
+    let packages = r#"["hello", "oddities", "xorg.xev", "busybox"]"#;
     // How long an uninterrupted build of such an image takes, to spread the kills over it.
-    let probe = image(&format!("{salt}-probe"), r#"["hello", "oddities", "xorg.xev", "busybox"]"#);
     let t0 = Instant::now();
-    nix_build(&["--max-jobs", "2", "--expr", &probe]);
+    nix_build(&["--max-jobs", "2", "--expr", &image(&format!("{salt}-probe"), packages)]);
     let span = t0.elapsed().as_millis().max(200) as u64;
+    let eval = |expr: &str, what: &str| -> Vec<String> {
+        let v = run(Command::new("nix-instantiate").args(["--eval", "--strict", "--json", "--read-write-mode", "--option", "substituters", "", "--expr", &format!("let i = {expr}; in {what}")]).current_dir(repo())).stdout;
+        serde_json::from_slice(&v).unwrap()
+    };
     let mut x = stamp() as u64 | 1;
+    let mut rebuilt = 0;
     for round in 0..rounds {
+        let expr = image(&format!("{salt}-{round}"), packages);
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
@@ -126,30 +132,26 @@ fn builds_killed_at_random_moments_leave_nothing_broken() {
         // The whole group: nix-build and the builders it started.
         let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status();
         let _ = child.wait_with_output();
-        // Whatever got registered is whole.
-        let outs = String::from_utf8(run(Command::new("nix-instantiate").args(["--eval", "--strict", "--json", "--read-write-mode", "--option", "substituters", "", "--expr", &format!("let i = {expr}; in [ i.outPath i.grouping.outPath i.customisationLayer.outPath ] ++ map (l: l.outPath) i.layers")]).current_dir(repo())).stdout).unwrap();
-        let outs: Vec<String> = serde_json::from_str(&outs).unwrap();
+        // Whatever got registered is whole: the image's outputs and its packages'. (Listing the
+        // image's outputs builds the grouping if the kill came before it.)
+        let outs = eval(&expr, "[ i.outPath i.grouping.outPath i.customisationLayer.outPath ] ++ map (l: l.outPath) i.layers");
         let mut registered = 0;
         for p in outs.iter().filter(|p| std::path::Path::new(p).exists()) {
-            let valid = Command::new("nix-store").args(["--check-validity", p]).output().unwrap().status.success();
-            if valid {
+            if Command::new("nix-store").args(["--check-validity", p]).output().unwrap().status.success() {
                 registered += 1;
                 let o = Command::new("nix-store").args(["--verify-path", p]).output().unwrap();
                 assert!(o.status.success(), "round {round} (killed after {after:?}): {p} is registered but broken: {}", String::from_utf8_lossy(&o.stderr));
             }
         }
-        eprintln!("round {round}: killed after {after:?} of a {span} ms build; {registered} of the image's {} outputs registered, each whole", outs.len());
-    }
-    // Then the build completes, and is what an uninterrupted build gives: Nix rebuilds each
-    // derivation and compares.
-    let out = nix_build(&["--max-jobs", "2", "--expr", &expr]);
-    blobs_match(&out);
-    let drvs: Vec<String> = serde_json::from_str(&String::from_utf8(run(Command::new("nix-instantiate").args(["--eval", "--strict", "--json", "--read-write-mode", "--option", "substituters", "", "--expr", &format!("let i = {expr}; in [ i.drvPath i.grouping.drvPath i.customisationLayer.drvPath ] ++ map (l: l.drvPath) i.layers")]).current_dir(repo())).stdout).unwrap()).unwrap();
-    let o = Command::new("nix-store").args(["--realise", "--check", "--option", "substituters", ""]).args(&drvs).output().unwrap();
-    assert!(o.status.success(), "after the kills, a rebuild differs: {}", String::from_utf8_lossy(&o.stderr));
-    for l in serde_json::from_str::<Vec<String>>(&String::from_utf8(run(Command::new("nix-instantiate").args(["--eval", "--strict", "--json", "--read-write-mode", "--option", "substituters", "", "--expr", &format!("map (l: l.outPath) ({expr}).layers")]).current_dir(repo())).stdout).unwrap()).unwrap() {
-        let o = Command::new("nix-store").args(["--verify-path", &l]).output().unwrap();
-        assert!(o.status.success(), "{l}: {}", String::from_utf8_lossy(&o.stderr));
+        // Then the build completes, and is what an uninterrupted build gives: Nix rebuilds
+        // each derivation and compares.
+        let out = nix_build(&["--max-jobs", "2", "--expr", &expr]);
+        blobs_match(&out);
+        let drvs = eval(&expr, "[ i.drvPath i.grouping.drvPath i.customisationLayer.drvPath ] ++ map (l: l.drvPath) i.layers");
+        let o = Command::new("nix-store").args(["--realise", "--check", "--option", "substituters", ""]).args(&drvs).output().unwrap();
+        assert!(o.status.success(), "round {round}: after the kill, a rebuild differs: {}", String::from_utf8_lossy(&o.stderr));
+        rebuilt += drvs.len();
+        eprintln!("round {round}: killed after {after:?} of a {span} ms build, {registered} of the image's {} outputs registered, each whole; completed, rebuilt byte-identical", outs.len());
     }
     // And the whole store: every valid path's contents hash to what the database holds.
     drop(building);
@@ -157,7 +159,7 @@ fn builds_killed_at_random_moments_leave_nothing_broken() {
     let o = Command::new("nix-store").args(["--verify", "--check-contents"]).output().unwrap();
     let log = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success() && !log.contains("was modified") && !log.contains("error"), "nix-store --verify --check-contents after the kills: {log}");
-    eprintln!("{rounds} rounds: then the build completed, {} derivations rebuilt byte-identical, the whole store verified", drvs.len());
+    eprintln!("{rounds} rounds: {rebuilt} derivations rebuilt byte-identical; the whole store verified");
 }
 
 /// An sshd on a free loopback port, started for one test and stopped by its PID when dropped:
