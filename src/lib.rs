@@ -4,8 +4,9 @@
 //! ([`graph`]), weighs it with [`popularity`] data and groups its store paths into layers
 //! ([`layering`]); `layer-hash` writes each layer as a deterministic tarball ([`tarball`]) hashed
 //! in the same pass ([`digest`]), and assembles the image config and registry manifest
-//! ([`manifest`]). Both run as Nix builders from structured attributes ([`attrs`]), and write
-//! their outputs whole or not at all ([`output`]). A third program, `layer-eval`, judges
+//! ([`manifest`]). Both read one typed input ([`inputs`]) from a command line or, as Nix
+//! builders, from structured attributes ([`attrs`]); they write their outputs whole or not at all
+//! ([`output`]) and end with their time and peak memory ([`report`]). A third program, `layer-eval`, judges
 //! layerings by the bytes they make clients re-pull and registries store ([`research`]).
 
 pub mod accounts;
