@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
 
-use common::{have_nix, image_args, nix_build, nix_build_output, repo, run, static_tools};
+use common::{eval_json, have_nix, image_args, nix_build, nix_build_output, repo, run, static_tools};
 use nix_image_layers::manifest::{ImageConfig, ManifestOutput};
 
 static NIX: Mutex<()> = Mutex::new(());
@@ -24,17 +24,6 @@ fn build(name: &str, packages: &str, pkgs_args: &str, extra: &[&str]) -> String 
     let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
     all.extend(extra);
     nix_build(&all).trim().to_string()
-}
-
-/// `nix-instantiate --eval --strict --json` of `expr` applied to the image `img` (an expression).
-fn eval_json(expr: &str) -> serde_json::Value {
-    let o = Command::new("nix-instantiate")
-        .args(["--eval", "--strict", "--json", "--read-write-mode", "--option", "substituters", "", "--expr", expr])
-        .current_dir(repo())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "eval failed: {}", String::from_utf8_lossy(&o.stderr));
-    serde_json::from_slice(&o.stdout).unwrap()
 }
 
 /// The image of the example package set as a Nix expression, with `more` arguments of

@@ -35,6 +35,11 @@ fn image(salt: &str, packages: &str) -> String {
     )
 }
 
+/// `what` of the image `expr` (bound to `i`), evaluated.
+fn eval<T: serde::de::DeserializeOwned>(expr: &str, what: &str) -> T {
+    serde_json::from_value(common::eval_json(&format!("let i = {expr}; in {what}"))).unwrap()
+}
+
 fn nix_build_cmd(expr: &str) -> Command {
     let mut c = Command::new("nix-build");
     c.args(["--option", "substituters", "", "--no-out-link", "--max-jobs", "2", "--expr", expr]).current_dir(repo());
@@ -85,10 +90,7 @@ fn two_images_sharing_layers_build_at_once_and_share_the_work() {
     }
     assert!(counts.values().all(|&n| n == 1), "a layer packed twice: {counts:?}");
     // The layers the two images share were built, once, by one of the two.
-    let layers = |e: &str| -> BTreeSet<String> {
-        let v = String::from_utf8(run(Command::new("nix-instantiate").args(["--eval", "--strict", "--json", "--read-write-mode", "--option", "substituters", "", "--expr", &format!("map (l: l.outPath) ({e}).layers")]).current_dir(repo())).stdout).unwrap();
-        serde_json::from_str(&v).unwrap()
-    };
+    let layers = |e: &str| -> BTreeSet<String> { eval(e, "map (l: l.outPath) i.layers") };
     let shared: BTreeSet<String> = layers(&a).intersection(&layers(&b)).cloned().collect();
     assert!(!shared.is_empty(), "the two images share layers");
     for s in &shared {
@@ -115,10 +117,6 @@ fn builds_killed_at_random_moments_leave_nothing_broken() {
     let t0 = Instant::now();
     nix_build(&["--max-jobs", "2", "--expr", &image(&format!("{salt}-probe"), packages)]);
     let span = t0.elapsed().as_millis().max(200) as u64;
-    let eval = |expr: &str, what: &str| -> Vec<String> {
-        let v = run(Command::new("nix-instantiate").args(["--eval", "--strict", "--json", "--read-write-mode", "--option", "substituters", "", "--expr", &format!("let i = {expr}; in {what}")]).current_dir(repo())).stdout;
-        serde_json::from_slice(&v).unwrap()
-    };
     let mut x = stamp() as u64 | 1;
     let mut rebuilt = 0;
     for round in 0..rounds {
@@ -134,7 +132,7 @@ fn builds_killed_at_random_moments_leave_nothing_broken() {
         let _ = child.wait_with_output();
         // Whatever got registered is whole: the image's outputs and its packages'. (Listing the
         // image's outputs builds the grouping if the kill came before it.)
-        let outs = eval(&expr, "[ i.outPath i.grouping.outPath i.customisationLayer.outPath ] ++ map (l: l.outPath) i.layers");
+        let outs: Vec<String> = eval(&expr, "[ i.outPath i.grouping.outPath i.customisationLayer.outPath ] ++ map (l: l.outPath) i.layers");
         let mut registered = 0;
         for p in outs.iter().filter(|p| std::path::Path::new(p).exists()) {
             if Command::new("nix-store").args(["--check-validity", p]).output().unwrap().status.success() {
@@ -147,7 +145,7 @@ fn builds_killed_at_random_moments_leave_nothing_broken() {
         // each derivation and compares.
         let out = nix_build(&["--max-jobs", "2", "--expr", &expr]);
         blobs_match(&out);
-        let drvs = eval(&expr, "[ i.drvPath i.grouping.drvPath i.customisationLayer.drvPath ] ++ map (l: l.drvPath) i.layers");
+        let drvs: Vec<String> = eval(&expr, "[ i.drvPath i.grouping.drvPath i.customisationLayer.drvPath ] ++ map (l: l.drvPath) i.layers");
         let o = Command::new("nix-store").args(["--realise", "--check", "--option", "substituters", ""]).args(&drvs).output().unwrap();
         assert!(o.status.success(), "round {round}: after the kill, a rebuild differs: {}", String::from_utf8_lossy(&o.stderr));
         rebuilt += drvs.len();
@@ -254,13 +252,9 @@ fn an_image_built_on_a_remote_builder_is_byte_identical_to_a_local_build() {
     let log = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{log}");
     blobs_match(&String::from_utf8_lossy(&o.stdout));
-    let eval = |what: &str| -> Vec<String> {
-        let v = run(Command::new("nix-instantiate").args(["--eval", "--strict", "--json", "--read-write-mode", "--option", "substituters", "", "--expr", &format!("let i = {expr}; in {what}")]).current_dir(repo())).stdout;
-        serde_json::from_slice(&v).unwrap()
-    };
-    let layers = eval("map (l: l.outPath) i.layers");
+    let layers: Vec<String> = eval(&expr, "map (l: l.outPath) i.layers");
     let built_remotely = log.lines().filter(|l| l.contains(" on 'ssh-ng://")).count();
-    let drvs = eval("[ i.drvPath i.grouping.drvPath i.customisationLayer.drvPath ] ++ map (l: l.drvPath) i.layers");
+    let drvs: Vec<String> = eval(&expr, "[ i.drvPath i.grouping.drvPath i.customisationLayer.drvPath ] ++ map (l: l.drvPath) i.layers");
     assert!(built_remotely >= drvs.len(), "{built_remotely} builds on the remote builder, expected every one of {}:\n{log}", drvs.len());
     for l in &layers {
         let o = Command::new("nix-store").args(["--store", &remote.store(), "--check-validity", l]).output().unwrap();

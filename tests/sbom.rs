@@ -59,7 +59,7 @@ fn matches_the_graph(dir: &Path, graph: &Path) {
     // Outside truth for names and checksums: Nix's own parseDrvName and nix-hash.
     let names: Vec<&str> = paths.iter().map(|p| p.rsplit('/').next().unwrap().split_once('-').unwrap().1).collect();
     let expr = format!("map (n: let d = builtins.parseDrvName n; in [ d.name d.version ]) (builtins.fromJSON ''{}'')", serde_json::to_string(&names).unwrap());
-    let parsed: Vec<(String, String)> = serde_json::from_slice(&run(Command::new("nix-instantiate").args(["--eval", "--strict", "--json", "--expr", &expr])).stdout).unwrap();
+    let parsed: Vec<(String, String)> = serde_json::from_value(common::eval_json(&expr)).unwrap();
     let name_version: BTreeMap<&String, &(String, String)> = paths.iter().zip(&parsed).collect();
     let nar: BTreeMap<String, String> = entries.iter().map(|e| (e["path"].as_str().unwrap().to_string(), e["narHash"].as_str().unwrap().to_string())).collect();
     let base32: Vec<&str> = paths.iter().map(|p| nar[p].trim_start_matches("sha256:")).collect();

@@ -36,15 +36,15 @@ def drvs(expr):
     closure = [p for p in closure if p.endswith(".drv")]
     shown = json.loads(subprocess.run(["nix", "--extra-experimental-features", "nix-command", "show-derivation"] + closure,
                                       check=True, capture_output=True, text=True).stdout)
-    for path, d in shown.items():
-        if "__json" in d["env"] and os.path.basename(d["builder"]) in ("layer-hash", "group-layers"):
-            attrs = json.loads(d["env"]["__json"])
-            if True:
-                attrs["outputs"] = {o: v["path"] for o, v in d["outputs"].items()}
-                if "exportReferencesGraph" in attrs:
-                    for name, roots in attrs["exportReferencesGraph"].items():
-                        attrs[name] = graph(roots)
-                yield os.path.basename(d["builder"]), attrs
+    for d in shown.values():
+        program = os.path.basename(d["builder"])
+        if "__json" not in d["env"] or program not in ("layer-hash", "group-layers"):
+            continue
+        attrs = json.loads(d["env"]["__json"])
+        attrs["outputs"] = {o: v["path"] for o, v in d["outputs"].items()}
+        for name, roots in attrs.get("exportReferencesGraph", {}).items():
+            attrs[name] = graph(roots)
+        yield program, attrs
 
 
 def main():

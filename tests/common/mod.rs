@@ -134,6 +134,17 @@ pub fn image_args(name: &str, packages: &str, pkgs_args: &str) -> Vec<String> {
     ]
 }
 
+/// `nix-instantiate --eval --strict --json` of `expr`, in the repository; panics with the log.
+pub fn eval_json(expr: &str) -> serde_json::Value {
+    let o = Command::new("nix-instantiate")
+        .args(["--eval", "--strict", "--json", "--read-write-mode", "--option", "substituters", "", "--expr", expr])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "eval failed: {}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
 /// Every Nix test and client test needs these; under CI their absence is a failure.
 pub fn have_nix(test: &str) -> bool {
     have_tool("nix-build", test) && have_file(Path::new("/usr/bin/busybox"), test)
